@@ -1,0 +1,96 @@
+"""Seadragon's queue API: status for everyone signed in, management for admins."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict
+
+from seadragon.api.deps import AdminDep, CallerDep
+from seadragon.errors import InvalidRequest, NotFound
+from seadragon.queue.base import BaseQueueManager, RequestInfo
+
+router = APIRouter(prefix="/api/queue", tags=["queue"])
+
+
+class ClearRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    band: str | None = None
+
+
+def _queue(request: Request) -> BaseQueueManager:
+    queue: BaseQueueManager = request.app.state.queue
+    return queue
+
+
+def _public(info: RequestInfo) -> dict[str, Any]:
+    data = {
+        "id": info.id,
+        "model": info.model,
+        "state": info.state,
+        "band": info.band,
+        "entry_band": info.entry_band,
+        "waited_s": round(info.waited_s, 3),
+        "backend": info.backend,
+    }
+    if info.position is not None:
+        data["position"] = info.position.ahead
+        data["eta_s"] = round(info.position.eta_s, 1)
+        data["position_estimated"] = info.position.estimated
+    return data
+
+
+@router.get("/status")
+async def queue_status(request: Request, caller: CallerDep) -> dict[str, Any]:
+    """Depth, oldest wait and workers; admins also see every request."""
+    status = await _queue(request).status()
+    data = status.to_dict()
+    if caller.is_admin:
+        data["queued"] = [_public(i) | {"user_id": i.user_id} for i in status.queued]
+        data["running"] = [_public(i) | {"user_id": i.user_id} for i in status.running]
+    else:
+        mine = [i for i in status.queued + status.running if i.user_id == caller.user_id]
+        data["queued"] = len(status.queued)
+        data["running"] = len(status.running)
+        data["mine"] = [_public(i) for i in mine]
+        for worker in data["workers"]:
+            worker.pop("url", None)
+            worker.pop("error", None)
+    return data
+
+
+@router.post("/clear")
+async def clear_queue(request: Request, admin: AdminDep, band: str | None = None) -> dict[str, Any]:
+    """End every queued request (of one band, or all) with a clear error; running ones finish."""
+    if band is None and request.headers.get("content-type", "").startswith("application/json"):
+        body = ClearRequest.model_validate_json(await request.body() or b"{}")
+        band = body.band
+    bands = request.app.state.settings.bands
+    if band is not None and band not in bands:
+        raise InvalidRequest(f"unknown band {band!r}; bands are {bands}", param="band")
+    cleared = await _queue(request).clear(band)
+    return {"message": "Queue cleared successfully", "cleared": cleared, "band": band}
+
+
+async def _owned(request: Request, caller_id: int | None, is_admin: bool, rid: str) -> RequestInfo:
+    info = await _queue(request).lookup(rid)
+    # Someone else's request looks exactly like an unknown one.
+    if info is None or not (is_admin or info.user_id == caller_id):
+        raise NotFound(f"no queued or running request with id {rid}", param="id")
+    return info
+
+
+@router.get("/requests/{request_id}")
+async def get_request(request_id: str, request: Request, caller: CallerDep) -> dict[str, Any]:
+    """Position, ETA and state of one of your requests."""
+    info = await _owned(request, caller.user_id, caller.is_admin, request_id)
+    return _public(info)
+
+
+@router.delete("/requests/{request_id}")
+async def cancel_request(request_id: str, request: Request, caller: CallerDep) -> dict[str, Any]:
+    """Cancel one of your requests (admins: anyone's), queued or running."""
+    await _owned(request, caller.user_id, caller.is_admin, request_id)
+    cancelled = await _queue(request).cancel(request_id)
+    return {"id": request_id, "cancelled": cancelled}

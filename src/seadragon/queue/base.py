@@ -1,0 +1,185 @@
+"""The queue contract shared by the in-process and the RabbitMQ implementations.
+
+A gateway ``submit``s a ``Job`` and reads ``Event``s from the returned ``Ticket``
+until an ``End`` or a ``Failed``. A worker slot calls ``take`` with the models its
+backend serves and gets a ``Delivery``: the oldest job of the highest non-empty band
+among those models (strict, work-conserving dispatch). It ``emit``s events back and
+``settle``s the delivery once, when the job is over.
+
+Aging: a job that has waited ``aging_interval(band)`` in a band moves to the tail of
+the next band up, so a job entering band ``i`` (0 = top) reaches the top band after at
+most the sum of the intervals of bands ``i..1``; from there it waits only for the top
+band's backlog that was ahead of it at promotion.
+
+The contract every implementation keeps (``tests/queue`` checks it for each):
+
+- ``submit`` returns once the job is safely queued (RabbitMQ: publisher-confirmed);
+  ``ticket.position`` says how many jobs are ahead of it (jobs of higher bands plus
+  older jobs of its band, for the same model) and an ETA of
+  ``ahead * mean_service_s / slots`` (slots serving the model; mean service time
+  observed, 1.0 s before anything was observed). It raises ``QueueFull`` with a
+  ``retry_after`` (seconds, >= 1) when the band holds ``max_depth(band)`` jobs.
+- Every submitted job ends with exactly one terminal event on its ticket: ``End``
+  or ``Failed``. Before it, zero or more ``Position`` (while queued, when the position
+  changes), then ``Started`` (band at dispatch, attempt), then ``Chunk``s or a
+  ``Result``.
+- ``take`` never hands a slot a job whose model is not in ``models``, nor a job of a
+  lower band while a job of a higher band for one of those models waits; within a
+  band, oldest first. A job is delivered to one slot at a time.
+- A job not started within ``max_queue_wait_s`` ends with ``Failed(QueueTimeout)`` and
+  is never delivered. ``cancel`` of a queued job ends it with
+  ``Failed(RequestCancelled)`` and it is never delivered; of a running one, sets the
+  delivery's ``cancelled`` (the worker stops within about a second) and ends the ticket
+  with ``Failed(RequestCancelled)``. ``clear`` ends every queued job of the band (or all)
+  with ``Failed(RequestCleared)`` at once; running jobs go on.
+- ``Delivery.emit`` after the ticket has ended raises ``RequestCancelled`` (in process
+  at once; across processes within a bounded number of emits, as confirms show the
+  caller's gateway gone); the worker then stops and settles. A worker ``emit``s
+  ``Started`` first, then chunks, then ``End`` or ``Failed``, and settles the delivery
+  once.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from seadragon.queue.events import Chunk as Chunk
+from seadragon.queue.events import End as End
+from seadragon.queue.events import Event as Event
+from seadragon.queue.events import Failed as Failed
+from seadragon.queue.events import Position as Position
+from seadragon.queue.events import Result as Result
+from seadragon.queue.events import Started as Started
+from seadragon.queue.events import event_from_dict as event_from_dict
+from seadragon.queue.events import event_to_dict as event_to_dict
+from seadragon.queue.status import BandStatus as BandStatus
+from seadragon.queue.status import ModelInfo as ModelInfo
+from seadragon.queue.status import QueueStatus as QueueStatus
+from seadragon.queue.status import RequestInfo as RequestInfo
+from seadragon.queue.status import WorkerInfo as WorkerInfo
+
+JobKind = Literal["chat", "completion", "embedding"]
+
+
+def now_us() -> int:
+    """Wall-clock time in integer microseconds (headers must not carry floats)."""
+    return time.time_ns() // 1000
+
+
+@dataclass
+class Job:
+    """A validated request waiting for a backend slot."""
+
+    id: str
+    kind: JobKind
+    model: str
+    body: dict[str, Any]
+    band: str
+    user_id: int | None = None
+    key_id: int | None = None
+    enqueued_us: int = field(default_factory=now_us)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Job:
+        return cls(**data)
+
+
+# Handles --------------------------------------------------------------------------
+
+
+class Ticket(ABC):
+    """The gateway's handle on a submitted job."""
+
+    id: str
+    position: Position
+
+    @abstractmethod
+    def events(self) -> AsyncIterator[Event]:
+        """Events until (and including) ``End`` or ``Failed``."""
+
+
+class Delivery(ABC):
+    """A worker's handle on a job it took."""
+
+    job: Job
+    band: str
+    attempt: int
+
+    @property
+    @abstractmethod
+    def cancelled(self) -> bool:
+        """True once the caller is gone or the job was cancelled; stop working on it."""
+
+    @abstractmethod
+    async def wait_cancelled(self) -> None:
+        """Return when ``cancelled`` becomes true."""
+
+    @abstractmethod
+    async def emit(self, event: Event) -> None:
+        """Send an event to the caller; raises ``RequestCancelled`` if the caller is gone."""
+
+    @abstractmethod
+    async def settle(self, *, requeue: bool = False) -> None:
+        """Finish the delivery once; ``requeue`` hands the job back for another attempt."""
+
+
+class BaseQueueManager(ABC):
+    """A priority queue with aging between gateways and backend slots."""
+
+    name: Literal["memory", "rabbitmq"]
+
+    @abstractmethod
+    async def start(self) -> None: ...
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+    @property
+    @abstractmethod
+    def connected(self) -> bool: ...
+
+    # Gateway side
+
+    @abstractmethod
+    async def submit(self, job: Job) -> Ticket:
+        """Enqueue; raises ``QueueFull`` (with ``retry_after``) or ``QueueUnavailable``."""
+
+    @abstractmethod
+    async def cancel(self, request_id: str) -> bool:
+        """Drop a queued job or stop a running one; False if unknown here."""
+
+    @abstractmethod
+    async def clear(self, band: str | None = None) -> int:
+        """Fail every queued job (of one band, or all) with ``RequestCleared``; count them."""
+
+    @abstractmethod
+    async def status(self) -> QueueStatus: ...
+
+    @abstractmethod
+    async def lookup(self, request_id: str) -> RequestInfo | None:
+        """State and position of one request known to this gateway."""
+
+    @abstractmethod
+    def models(self) -> dict[str, ModelInfo]:
+        """Models that live workers serve now."""
+
+    # Worker side
+
+    @abstractmethod
+    async def take(self, worker_id: str, models: Iterable[str]) -> Delivery:
+        """Wait for the next job this slot may run, highest band first."""
+
+    @abstractmethod
+    async def advertise(self, worker: WorkerInfo) -> None:
+        """Publish (or refresh) what a worker serves."""
+
+    @abstractmethod
+    async def withdraw(self, worker_id: str) -> None:
+        """A worker is leaving; its models are no longer offered by it."""

@@ -1,0 +1,295 @@
+"""The embedded queue: priority bands with aging inside one gateway process.
+
+Everything happens on the event loop, so there are no locks: each operation changes
+the bands and then runs ``_update``, which applies due promotions and expiries, hands
+jobs to waiting slots (oldest waiter first), tells queued callers whose position moved,
+and re-arms one timer for the next promotion or deadline, so waiting jobs age even when
+nothing else happens and an idle queue costs nothing.
+
+``close`` fails queued and running tickets with ``ServiceUnavailable`` and makes waiting
+and later ``take`` calls raise ``QueueUnavailable`` (never ``CancelledError``: the
+worker's task was not cancelled, its source went away).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Iterable
+
+from seadragon.config import Settings
+from seadragon.errors import (
+    Conflict,
+    InvalidRequest,
+    QueueFull,
+    QueueTimeout,
+    QueueUnavailable,
+    RequestCancelled,
+    RequestCleared,
+    SeadragonError,
+    ServiceUnavailable,
+    UpstreamError,
+)
+from seadragon.queue.bands import Bands, QueuedJob
+from seadragon.queue.base import (
+    BaseQueueManager,
+    Delivery,
+    Failed,
+    Job,
+    ModelInfo,
+    QueueStatus,
+    RequestInfo,
+    Ticket,
+    WorkerInfo,
+)
+from seadragon.queue.capacity import Capacity
+from seadragon.queue.memory_handles import Alarm, MemoryDelivery, MemoryTicket, Waiter
+
+
+class MemoryQueue(BaseQueueManager):
+    """``BaseQueueManager`` in process memory: the default for one machine."""
+
+    name = "memory"
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._bands = Bands(settings.bands, [settings.aging_interval(b) for b in settings.bands])
+        self._queued: dict[str, QueuedJob] = {}
+        self._running: dict[str, MemoryDelivery] = {}
+        # Tickets of queued and running jobs, until the job is settled or ends queued.
+        self._tickets: dict[str, MemoryTicket] = {}
+        self._waiters: deque[Waiter] = deque()
+        self._capacity = Capacity()
+        # One timer for the next promotion or deadline, so waiting jobs age without a poll.
+        self._alarm = Alarm(self._update)
+        # Versions of bands and capacity that positions were last computed from.
+        self._placed = (-1, -1)
+        self._closed = False
+
+    async def start(self) -> None:
+        self._closed = False
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._alarm.disarm()
+        for entry in self._bands.drain():
+            self._end_queued(entry, ServiceUnavailable("gateway shutting down"))
+        for delivery in self._running.values():
+            delivery.cancel()
+            delivery.ticket.end(Failed(ServiceUnavailable("gateway shutting down")))
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.future.done():
+                waiter.future.set_exception(QueueUnavailable("the queue is closed"))
+
+    @property
+    def connected(self) -> bool:
+        return True
+
+    # Gateway side -------------------------------------------------------------------
+
+    async def submit(self, job: Job) -> Ticket:
+        if self._closed:
+            raise QueueUnavailable("the queue is closed")
+        band = self._band_index(job.band)
+        if job.id in self._tickets:
+            raise Conflict(f"a request with id {job.id!r} is already queued or running")
+        self._update()  # due promotions first, so they stay ahead of this job
+        depth = self._bands.depth(band)
+        if depth >= self._settings.max_depth(job.band):
+            raise QueueFull(
+                f"the {job.band} queue is full ({depth} requests); retry later",
+                retry_after=self._capacity.retry_after_s(depth, job.model),
+            )
+        now = time.monotonic()
+        entry = QueuedJob(
+            job=job,
+            band=band,
+            entered_at=now,
+            deadline=now + self._settings.max_queue_wait_s,
+            submitted_at=now,
+        )
+        ticket = MemoryTicket(job.id)
+        self._tickets[job.id] = ticket
+        self._queued[job.id] = entry
+        self._bands.append(entry)
+        self._update()
+        return ticket
+
+    async def cancel(self, request_id: str) -> bool:
+        entry = self._queued.get(request_id)
+        if entry is not None:
+            self._bands.remove(entry)
+            self._end_queued(entry, RequestCancelled("the request was cancelled"))
+            self._update()
+            return True
+        delivery = self._running.get(request_id)
+        if delivery is None or delivery.ticket.ended:
+            return False
+        delivery.cancel()
+        delivery.ticket.end(Failed(RequestCancelled("the request was cancelled")))
+        return True
+
+    async def clear(self, band: str | None = None) -> int:
+        index = None if band is None else self._band_index(band)
+        self._update()  # clear the bands jobs are in now, after due promotions
+        cleared = self._bands.drain(index)
+        for entry in cleared:
+            self._end_queued(entry, RequestCleared("the queue was cleared by an administrator"))
+        self._update()
+        return len(cleared)
+
+    async def status(self) -> QueueStatus:
+        self._update()
+        now = time.monotonic()
+        return QueueStatus(
+            backend="memory",
+            connected=True,
+            bands=self._bands.status(self._settings.max_depth, now),
+            queued=[self._queued_info(entry, now) for entry in self._bands],
+            running=[d.info() for d in self._running.values() if not d.ticket.ended],
+            workers=self._capacity.workers,
+            mean_service_s=self._capacity.observed_service_s,
+        )
+
+    async def lookup(self, request_id: str) -> RequestInfo | None:
+        self._update()
+        entry = self._queued.get(request_id)
+        if entry is not None:
+            return self._queued_info(entry, time.monotonic())
+        delivery = self._running.get(request_id)
+        if delivery is None or delivery.ticket.ended:
+            return None
+        return delivery.info()
+
+    def models(self) -> dict[str, ModelInfo]:
+        return self._capacity.models()
+
+    # Worker side --------------------------------------------------------------------
+
+    async def take(self, worker_id: str, models: Iterable[str]) -> Delivery:
+        wanted = frozenset(models)
+        while True:
+            if self._closed:
+                raise QueueUnavailable("the queue is closed")
+            waiter = Waiter(worker_id, wanted, asyncio.get_running_loop().create_future())
+            self._waiters.append(waiter)
+            self._update()
+            try:
+                delivery = await waiter.future
+            except asyncio.CancelledError:
+                self._abandon(waiter)
+                raise
+            if not delivery.cancelled:
+                return delivery
+            # Cancelled between the hand-off and this slot resuming: never hand it out.
+            await delivery.settle()
+
+    async def advertise(self, worker: WorkerInfo) -> None:
+        self._capacity.advertise(worker)
+        self._update()  # slots changed, and with them every ETA
+
+    async def withdraw(self, worker_id: str) -> None:
+        self._capacity.withdraw(worker_id)
+        self._update()
+
+    # Internals ----------------------------------------------------------------------
+
+    def _update(self) -> None:
+        if self._closed:
+            return
+        for entry in self._bands.advance(time.monotonic()):
+            waited = self._settings.max_queue_wait_s
+            self._end_queued(entry, QueueTimeout(f"the request waited more than {waited:g} s"))
+        self._dispatch()
+        self._place_all()
+        self._alarm.set(self._bands.next_due())
+
+    def _dispatch(self) -> None:
+        for waiter in list(self._waiters):
+            if waiter.future.done():
+                self._waiters.remove(waiter)
+                continue
+            entry = self._bands.first_for(waiter.models)
+            if entry is None:
+                continue
+            self._bands.remove(entry)
+            del self._queued[entry.job.id]
+            worker = self._capacity.worker(waiter.worker_id)
+            delivery = MemoryDelivery(
+                entry,
+                band=self._bands.names[entry.band],
+                ticket=self._tickets[entry.job.id],
+                worker_id=waiter.worker_id,
+                backend=worker.backend if worker else None,
+                on_settle=self._settled,
+            )
+            self._running[entry.job.id] = delivery
+            self._waiters.remove(waiter)
+            waiter.future.set_result(delivery)
+
+    def _abandon(self, waiter: Waiter) -> None:
+        """A waiting take was cancelled; a job it had been handed goes back unharmed."""
+        if waiter in self._waiters:
+            self._waiters.remove(waiter)
+        delivery = waiter.handed()
+        if delivery is None:
+            return
+        delivery.settled = True
+        self._running.pop(delivery.job.id, None)
+        if delivery.ticket.ended or self._closed:
+            self._tickets.pop(delivery.job.id, None)
+            return
+        self._bands.push_front(delivery.entry)
+        self._queued[delivery.job.id] = delivery.entry
+        self._update()
+
+    def _settled(self, delivery: MemoryDelivery, requeue: bool) -> None:
+        job_id = delivery.job.id
+        self._running.pop(job_id, None)
+        if delivery.finished and not requeue:
+            self._capacity.observe(time.monotonic() - delivery.taken_at)
+        if requeue and not delivery.ticket.ended and not self._closed:
+            entry = delivery.entry
+            entry.attempt += 1
+            # At the head it is next in its band anyway; its aging clock starts again.
+            entry.entered_at = time.monotonic()
+            self._bands.push_front(entry)
+            self._queued[job_id] = entry
+        else:
+            self._tickets.pop(job_id, None)
+            # Every ticket ends exactly once, even when a worker forgets to end it.
+            delivery.ticket.end(Failed(UpstreamError("the worker stopped without an answer")))
+        self._update()
+
+    def _end_queued(self, entry: QueuedJob, error: SeadragonError) -> None:
+        self._queued.pop(entry.job.id, None)
+        ticket = self._tickets.pop(entry.job.id, None)
+        if ticket is not None:
+            ticket.end(Failed(error))
+
+    def _place_all(self) -> None:
+        placed = (self._bands.version, self._capacity.version)
+        if placed == self._placed:
+            return
+        self._placed = placed
+        per_job = self._capacity.per_job_s()
+        unserved = self._capacity.mean_service_s  # as if one slot will come
+        seen: dict[str, int] = {}
+        for entry in self._bands:
+            model = entry.job.model
+            ahead = seen.get(model, 0)
+            seen[model] = ahead + 1
+            self._tickets[entry.job.id].place(ahead, per_job.get(model, unserved))
+
+    def _queued_info(self, entry: QueuedJob, now: float) -> RequestInfo:
+        return entry.info(self._bands.names[entry.band], self._tickets[entry.job.id].position, now)
+
+    def _band_index(self, band: str) -> int:
+        try:
+            return self._bands.index(band)
+        except ValueError:
+            raise InvalidRequest(f"unknown priority band {band!r}", param="band") from None

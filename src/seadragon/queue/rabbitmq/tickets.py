@@ -1,0 +1,254 @@
+"""The gateway side of a job: its ticket, fed from this gateway's reply queue.
+
+Delivery is at-least-once (``delivery.py``), so a ticket may hear from two attempts of
+one job. It follows one delivery at a time (by token): events of an older attempt are
+dropped, a newer attempt takes over, except that once output of an attempt reached the
+caller a takeover would repeat tokens, so the ticket ends with ``UpstreamError``
+instead and the job is cancelled. Within an attempt, events are passed on in ``seq``
+order: one that arrives early waits for those before it.
+
+With a ``run_limit`` (classic queues, which do not count deliveries), the book counts
+the attempts that started; an attempt beyond the limit (the job kept killing its
+workers) is refused, and the ticket ends with ``UpstreamError`` (``verdict.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict, deque
+from collections.abc import AsyncIterator, Callable
+from typing import Literal
+
+from seadragon.errors import QueueTimeout, SeadragonError, UpstreamError
+from seadragon.queue.base import (
+    Chunk,
+    End,
+    Event,
+    Failed,
+    Job,
+    Position,
+    RequestInfo,
+    Result,
+    Started,
+    Ticket,
+)
+from seadragon.queue.rabbitmq.reply import Reply
+
+DEFAULT_SERVICE_S = 1.0
+
+
+class ServiceStats:
+    """Mean service time (Started to End) over the last jobs this gateway saw."""
+
+    def __init__(self, window: int = 100) -> None:
+        self._samples: deque[float] = deque(maxlen=window)
+
+    def add(self, seconds: float) -> None:
+        self._samples.append(seconds)
+
+    @property
+    def observed(self) -> float | None:
+        return sum(self._samples) / len(self._samples) if self._samples else None
+
+    @property
+    def mean(self) -> float:
+        return self.observed or DEFAULT_SERVICE_S
+
+
+class RabbitTicket(Ticket):
+    """One submitted job as this gateway sees it."""
+
+    def __init__(self, job: Job, position: Position) -> None:
+        self.id = job.id
+        self.job = job
+        self.position = position
+        self.state: Literal["queued", "running", "done"] = "queued"
+        self.band = job.band
+        self.ahead_in_band = position.ahead
+        self.backend: str | None = None
+        self.submitted = time.monotonic()
+        self.started: float | None = None
+        self.token: str | None = None
+        self.attempt = 0
+        self.last_seq = 0
+        self.early: dict[int, Event] = {}
+        self.runs = 0
+        self.output_seen = False
+        self.old_tokens: set[str] = set()
+        self.timer: asyncio.TimerHandle | None = None
+        self._events: asyncio.Queue[Event] = asyncio.Queue()
+
+    async def events(self) -> AsyncIterator[Event]:
+        while True:
+            event = await self._events.get()
+            yield event
+            if isinstance(event, End | Failed):
+                return
+
+    @property
+    def done(self) -> bool:
+        return self.state == "done"
+
+    def push(self, event: Event) -> None:
+        if self.done:
+            return
+        if isinstance(event, End | Failed):
+            self.state = "done"
+            if self.timer is not None:
+                self.timer.cancel()
+        elif isinstance(event, Position):
+            self.position = event
+        self._events.put_nowait(event)
+
+    def info(self) -> RequestInfo:
+        now = time.monotonic()
+        waited = (self.started or now) - self.submitted
+        return RequestInfo(
+            id=self.id,
+            model=self.job.model,
+            band=self.band,
+            entry_band=self.job.band,
+            user_id=self.job.user_id,
+            state="running" if self.state == "running" else "queued",
+            waited_s=waited,
+            position=self.position if self.state == "queued" else None,
+            backend=self.backend,
+        )
+
+
+class TicketBook:
+    """Open tickets by job id; routes replies and ends tickets exactly once."""
+
+    def __init__(
+        self,
+        stats: ServiceStats,
+        on_abandoned: Callable[[str], None],
+        run_limit: int | None = None,
+    ) -> None:
+        self.stats = stats
+        self.tickets: dict[str, RabbitTicket] = {}
+        self._on_abandoned = on_abandoned
+        self._run_limit = run_limit
+        self._stray: OrderedDict[str, None] = OrderedDict()
+
+    def open(self, job: Job, position: Position, max_wait_s: float) -> RabbitTicket:
+        ticket = RabbitTicket(job, position)
+        self.tickets[job.id] = ticket
+        loop = asyncio.get_running_loop()
+        ticket.timer = loop.call_later(max_wait_s, self._expire, job.id)
+        return ticket
+
+    def discard(self, job_id: str) -> None:
+        """Forget a ticket whose job never made it into the queue."""
+        ticket = self.tickets.pop(job_id, None)
+        if ticket is not None and ticket.timer is not None:
+            ticket.timer.cancel()
+
+    def queued(self) -> list[RabbitTicket]:
+        return [t for t in self.tickets.values() if t.state == "queued"]
+
+    def running(self) -> list[RabbitTicket]:
+        return [t for t in self.tickets.values() if t.state == "running"]
+
+    def end(self, job_id: str, error: SeadragonError, *, abandon: bool = True) -> bool:
+        """End a ticket here with ``error``; ``abandon`` tells workers to drop the job."""
+        ticket = self.tickets.pop(job_id, None)
+        if ticket is None or ticket.done:
+            return False
+        ticket.push(Failed(error))
+        if abandon:
+            self._on_abandoned(job_id)
+        return True
+
+    def end_all(self, error: SeadragonError) -> None:
+        for job_id in list(self.tickets):
+            self.end(job_id, error, abandon=False)
+
+    def first_stray(self, job_id: str) -> bool:
+        """Note a reply nobody here wants; True the first time for ``job_id``."""
+        if job_id in self._stray:
+            return False
+        self._stray[job_id] = None
+        while len(self._stray) > 10_000:
+            self._stray.popitem(last=False)
+        return True
+
+    def _expire(self, job_id: str) -> None:
+        ticket = self.tickets.get(job_id)
+        if ticket is not None and ticket.state == "queued":
+            self.end(job_id, QueueTimeout("the request waited too long in the queue"))
+
+    def route(self, reply: Reply) -> bool:
+        """Hand ``reply`` to its ticket; False when no open ticket wants it."""
+        ticket = self.tickets.get(reply.job_id)
+        if ticket is None:
+            return False
+        if reply.token != ticket.token:
+            if self._over_limit(ticket, reply):
+                return False
+            if not self._switch(ticket, reply):
+                return not ticket.done
+        if reply.seq <= ticket.last_seq:
+            return True  # a duplicate publish
+        if reply.seq > ticket.last_seq + 1:
+            ticket.early[reply.seq] = reply.event
+            return True
+        self._pass(ticket, reply.event)
+        while not ticket.done and ticket.last_seq + 1 in ticket.early:
+            self._pass(ticket, ticket.early.pop(ticket.last_seq + 1))
+        return True
+
+    def _pass(self, ticket: RabbitTicket, event: Event) -> None:
+        """Hand the attempt's next event (``last_seq + 1``) to the caller."""
+        ticket.last_seq += 1
+        if isinstance(event, Started):
+            ticket.runs += 1
+            ticket.state = "running"
+            ticket.started = time.monotonic()
+            ticket.backend = event.backend
+            ticket.band = event.band
+            if ticket.timer is not None:
+                ticket.timer.cancel()
+        elif isinstance(event, Chunk | Result):
+            ticket.output_seen = True
+        elif isinstance(event, End) and ticket.started is not None:
+            self.stats.add(time.monotonic() - ticket.started)
+        ticket.push(event)
+        if ticket.done:
+            self.tickets.pop(ticket.id, None)
+
+    def _over_limit(self, ticket: RabbitTicket, reply: Reply) -> bool:
+        """A new attempt after ``run_limit`` started ones: end the ticket instead."""
+        limit = self._run_limit
+        if limit is None or ticket.runs < limit or not isinstance(reply.event, Started):
+            return False
+        self.end(
+            ticket.id,
+            UpstreamError(
+                f"the request was attempted {ticket.runs} times and its worker stopped "
+                "each time; giving up"
+            ),
+        )
+        return True
+
+    def _switch(self, ticket: RabbitTicket, reply: Reply) -> bool:
+        """Follow the delivery that sent ``reply``, if it supersedes the current one."""
+        if ticket.token is not None:
+            if reply.token in ticket.old_tokens or reply.attempt < ticket.attempt:
+                return False
+            if ticket.output_seen and not isinstance(reply.event, Failed):
+                self.end(
+                    ticket.id,
+                    UpstreamError(
+                        "the backend connection was lost after the answer had started; "
+                        "please retry the request"
+                    ),
+                )
+                return False
+            ticket.old_tokens.add(ticket.token)
+        ticket.token = reply.token
+        ticket.attempt = reply.attempt
+        ticket.last_seq = 0
+        ticket.early.clear()
+        return True

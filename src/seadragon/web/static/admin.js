@@ -1,0 +1,104 @@
+// The admin panel: checks the server grants admin data, then runs the three tabs.
+import { api, currentUser, goToLogin, logout } from "/static/api.js";
+import { KeysPanel } from "/static/admin-keys.js";
+import { QueuePanel } from "/static/admin-queue.js";
+import { UsersPanel } from "/static/admin-users.js";
+
+const $ = (id) => document.getElementById(id);
+const names = new Map();
+let flashTimer = null;
+
+function flash(message) {
+  $("admin-error").hidden = true;
+  $("flash").textContent = message;
+  $("flash").hidden = false;
+  clearTimeout(flashTimer);
+  flashTimer = setTimeout(() => { $("flash").hidden = true; }, 6000);
+}
+
+function fail(message) {
+  $("flash").hidden = true;
+  $("admin-error").textContent = message;
+  $("admin-error").hidden = false;
+}
+
+function denied(reason) {
+  for (const panel of document.querySelectorAll(".tab-panel")) panel.hidden = true;
+  document.querySelector(".tabs").hidden = true;
+  $("denied-reason").textContent =
+    `This page is for administrators. The server refused access: ${reason}`;
+  $("denied").hidden = false;
+}
+
+function userName(id) {
+  return names.get(id) ?? `#${id}`;
+}
+
+async function bands() {
+  const status = queue.status ?? await api("GET", "/api/queue/status");
+  return (status.bands ?? []).map((b) => b.name);
+}
+
+let queue;
+let users;
+let keys;
+
+function selectTab(name) {
+  for (const tab of document.querySelectorAll(".tab")) {
+    tab.setAttribute("aria-selected", String(tab.dataset.tab === name));
+  }
+  for (const panel of document.querySelectorAll(".tab-panel")) {
+    panel.hidden = panel.id !== `tab-${name}`;
+  }
+  $("admin-error").hidden = true;
+  if (name === "users") users.load();
+  if (name === "keys") keys.load();
+  history.replaceState(null, "", `#${name}`);
+}
+
+async function start() {
+  let me;
+  try {
+    me = await currentUser();
+  } catch (error) {
+    fail(`Cannot reach the Seadragon gateway: ${error.message}`);
+    return;
+  }
+  if (!me) return goToLogin();
+  $("user-name").textContent = me.name;
+  $("user-name").hidden = false;
+
+  // The server decides who is an admin: ask for admin data and believe its answer.
+  let userList;
+  try {
+    userList = await api("GET", "/api/users");
+  } catch (error) {
+    if (error.status === 401) return goToLogin();
+    if (error.status === 403) return denied(error.message);
+    fail(`Could not load the admin data: ${error.message}`);
+    return;
+  }
+
+  const ctx = { me, flash, fail, denied, userName, bands, signedOut: goToLogin };
+  queue = new QueuePanel(ctx);
+  keys = new KeysPanel(ctx);
+  users = new UsersPanel({
+    ...ctx,
+    usersChanged(list) {
+      names.clear();
+      for (const u of list) names.set(u.id, u.name);
+      keys.setUsers(list);
+    },
+  });
+  users.show(userList);
+  document.querySelector(".tabs").hidden = false;
+  for (const tab of document.querySelectorAll(".tab")) {
+    tab.addEventListener("click", () => selectTab(tab.dataset.tab));
+  }
+  const wanted = location.hash.slice(1);
+  selectTab(["queue", "users", "keys"].includes(wanted) ? wanted : "queue");
+  queue.start();
+}
+
+$("logout").addEventListener("click", logout);
+start();

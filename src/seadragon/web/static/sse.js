@@ -1,0 +1,38 @@
+// Reading the gateway's text/event-stream from a fetch body, line by line.
+
+const QUEUE_COMMENT = /queue position=(\d+)(?:\s+eta_s=([\d.]+))?/;
+
+/** Parse ": queue position=3 eta_s=12.0" → {ahead: 3, etaS: 12}, or null for other comments. */
+export function parseQueueComment(comment) {
+  const match = QUEUE_COMMENT.exec(comment);
+  if (!match) return null;
+  return { ahead: Number(match[1]), etaS: match[2] === undefined ? null : Number(match[2]) };
+}
+
+/**
+ * Feed every SSE line of `response` to the handlers until the stream ends:
+ * onComment(text) for ": …" lines, onData(text) for "data: …" lines.
+ * Returns when the body is finished; throws AbortError when the fetch is aborted.
+ */
+export async function readEventStream(response, { onComment, onData }) {
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = "";
+  const flush = (line) => {
+    if (line.endsWith("\r")) line = line.slice(0, -1);
+    if (line.startsWith(":")) onComment(line.slice(1).trim());
+    else if (line.startsWith("data:")) onData(line.slice(5).trimStart());
+  };
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buffer += decoder.decode(value, { stream: true });
+    let newline;
+    while ((newline = buffer.indexOf("\n")) >= 0) {
+      flush(buffer.slice(0, newline));
+      buffer = buffer.slice(newline + 1);
+    }
+  }
+  buffer += decoder.decode();
+  if (buffer) flush(buffer);
+}

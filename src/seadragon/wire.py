@@ -1,0 +1,161 @@
+"""OpenAI request shapes, validated before anything is queued.
+
+Unknown fields are dropped (SDKs send extras), and fields that name URLs
+(``api_base``, ``base_url``, …) are never followed: they are not part of these models,
+so they never reach a backend. Types are strict where OpenAI's are (``stream`` must be a
+boolean, not the string ``"true"``).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+)
+
+#: ``name``, ``name:tag`` or ``namespace/name:tag``; never a path or a host.
+_SEGMENT = r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}"
+MODEL_NAME = re.compile(rf"^(?!.*\.\.){_SEGMENT}(/{_SEGMENT})?$")
+MAX_TOKENS_LIMIT = 131_072
+
+Number = StrictFloat | StrictInt
+
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+def _model_name(value: str) -> str:
+    if not MODEL_NAME.match(value):
+        raise ValueError("is not a valid model name")
+    return value
+
+
+Text = Annotated[StrictStr, AfterValidator(_no_nul)]
+ModelName = Annotated[StrictStr, AfterValidator(_model_name)]
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    model: ModelName
+    temperature: Annotated[Number, Field(ge=0, le=2)] | None = None
+    top_p: Annotated[Number, Field(ge=0, le=1)] | None = None
+    max_tokens: Annotated[StrictInt, Field(ge=1, le=MAX_TOKENS_LIMIT)] | None = None
+    n: Annotated[StrictInt, Field(ge=1, le=1)] | None = None
+    stream: StrictBool = False
+    stream_options: StreamOptions | None = None
+    stop: StrictStr | Annotated[list[StrictStr], Field(max_length=4)] | None = None
+    seed: StrictInt | None = None
+    presence_penalty: Annotated[Number, Field(ge=-2, le=2)] | None = None
+    frequency_penalty: Annotated[Number, Field(ge=-2, le=2)] | None = None
+    user: Annotated[StrictStr, Field(max_length=256)] | None = None
+    service_tier: Literal["auto", "default", "flex"] | None = None
+
+    def backend_body(self) -> dict[str, Any]:
+        """What a backend may see: known fields only, no Seadragon-only ones."""
+        return self.model_dump(exclude_none=True, exclude={"service_tier", "user"})
+
+
+class StreamOptions(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    include_usage: StrictBool = False
+
+
+class ContentPart(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    type: Literal["text"]
+    text: Text
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    role: Literal["system", "developer", "user", "assistant"]
+    content: Text | Annotated[list[ContentPart], Field(min_length=1)] | None = None
+    name: Annotated[StrictStr, Field(max_length=64)] | None = None
+
+    def text(self) -> str:
+        if isinstance(self.content, list):
+            return "".join(part.text for part in self.content)
+        return self.content or ""
+
+
+def _unsupported(value: object) -> None:
+    if value is not None:
+        raise ValueError("function calling is not supported by this gateway yet")
+
+
+Unsupported = Annotated[object, AfterValidator(_unsupported)]
+
+
+class ChatRequest(_Request):
+    messages: Annotated[list[Message], Field(min_length=1, max_length=4096)]
+    max_completion_tokens: Annotated[StrictInt, Field(ge=1, le=MAX_TOKENS_LIMIT)] | None = None
+    response_format: ResponseFormat | None = None
+    logprobs: Literal[False] | None = None
+    # Refused rather than dropped: a caller relying on them must not get plain text silently.
+    tools: Unsupported = None
+    tool_choice: Unsupported = None
+    functions: Unsupported = None
+    function_call: Unsupported = None
+
+    def backend_body(self) -> dict[str, Any]:
+        body = super().backend_body()
+        # Backends get plain-string content; parts were text-only anyway.
+        body["messages"] = [
+            {"role": m.role, "content": m.text(), **({"name": m.name} if m.name else {})}
+            for m in self.messages
+        ]
+        return body
+
+
+class ResponseFormat(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: dict[str, Any] | None = None
+
+
+class CompletionRequest(_Request):
+    prompt: Text | Annotated[list[Text], Field(min_length=1, max_length=1)]
+    echo: Literal[False] | None = None
+    logprobs: None = None
+    best_of: Annotated[StrictInt, Field(ge=1, le=1)] | None = None
+
+    def backend_body(self) -> dict[str, Any]:
+        body = super().backend_body()
+        if isinstance(self.prompt, list):
+            body["prompt"] = self.prompt[0]
+        return body
+
+
+class EmbeddingRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    model: ModelName
+    input: Text | Annotated[list[Text], Field(min_length=1, max_length=2048)]
+    encoding_format: Literal["float", "base64"] = "float"
+    user: Annotated[StrictStr, Field(max_length=256)] | None = None
+    service_tier: Literal["auto", "default", "flex"] | None = None
+
+    @property
+    def stream(self) -> bool:
+        return False
+
+    def backend_body(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True, exclude={"service_tier", "user"})
+
+
+for _model in (_Request, ChatRequest, CompletionRequest):
+    _model.model_rebuild()

@@ -1,0 +1,182 @@
+"""Backend workers: one per backend, ``slots`` loops each taking one job at a time.
+
+A slot asks the queue for work only when it is free, so the queue — not a backend's
+own internal FIFO — decides what runs next, and a backend never has more requests in
+flight than it has slots. Each worker rediscovers its backend's models every
+``model_refresh_s`` and advertises them (with reachability and load) to gateways.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from contextlib import suppress
+
+from seadragon.backends.base import Backend
+from seadragon.config import Settings
+from seadragon.errors import SeadragonError
+from seadragon.queue.base import BaseQueueManager, Delivery, WorkerInfo
+from seadragon.worker.runner import run_delivery
+
+log = logging.getLogger("seadragon.worker")
+
+ADVERTISE_EVERY_S = 2.0
+BUSY_ADVERTISE_S = 0.05
+
+
+class BackendWorker:
+    """Feeds one backend's slots from the queue."""
+
+    def __init__(self, queue: BaseQueueManager, backend: Backend, settings: Settings) -> None:
+        self.queue = queue
+        self.backend = backend
+        self.settings = settings
+        self.id = f"{socket.gethostname()}:{os.getpid()}:{backend.name}"
+        self.models: list[str] = list(backend.config.models)
+        self.reachable = False
+        self.error: str | None = None
+        self.busy = 0
+        self._changed = asyncio.Event()
+        self._ready = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._running: set[asyncio.Task[None]] = set()
+        self._advertising: set[asyncio.Task[None]] = set()
+        self._busy_advert: asyncio.TimerHandle | None = None
+        self._closing = False
+
+    def info(self) -> WorkerInfo:
+        return WorkerInfo(
+            id=self.id,
+            backend=self.backend.name,
+            kind=self.backend.config.kind,
+            url=self.backend.config.url,
+            slots=self.backend.slots,
+            busy=self.busy,
+            models=sorted(self.models),
+            reachable=self.reachable,
+            error=self.error,
+        )
+
+    async def start(self) -> None:
+        await self.refresh()
+        self._tasks.append(asyncio.create_task(self._refresh_loop()))
+        self._tasks.append(asyncio.create_task(self._advertise_loop()))
+        self._tasks.extend(asyncio.create_task(self._slot()) for _ in range(self.backend.slots))
+
+    async def refresh(self) -> None:
+        """Ask the backend what it serves; a failure marks it unreachable."""
+        try:
+            # A fixed model list still needs a reachability check.
+            discovered = await self.backend.list_models()
+            models = self.backend.config.models or discovered
+            reachable, error = True, None
+        except SeadragonError as exc:
+            models, reachable, error = self.models, False, exc.message
+        changed = sorted(models) != sorted(self.models) or reachable != self.reachable
+        self.models, self.reachable, self.error = list(models), reachable, error
+        if self.reachable and self.models:
+            self._ready.set()
+        else:
+            self._ready.clear()
+        if changed:
+            old, self._changed = self._changed, asyncio.Event()
+            old.set()  # idle slots re-ask the queue with the new model list
+            await self.queue.advertise(self.info())
+
+    async def _refresh_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.model_refresh_s if self.reachable else 2.0)
+            await self.refresh()
+
+    async def _advertise_loop(self) -> None:
+        while True:
+            await self._advertise_once()
+            await asyncio.sleep(ADVERTISE_EVERY_S)
+
+    def _set_busy(self, change: int) -> None:
+        """Count a slot in or out, and tell gateways soon: the admin panel shows it live.
+
+        Changes within ``BUSY_ADVERTISE_S`` go out as one advertisement: at one per slot
+        change, short requests paid for two broadcasts each.
+        """
+        self.busy += change
+        if self._busy_advert is None:
+            loop = asyncio.get_running_loop()
+            self._busy_advert = loop.call_later(BUSY_ADVERTISE_S, self._advertise_busy)
+
+    def _advertise_busy(self) -> None:
+        self._busy_advert = None
+        task = asyncio.create_task(self._advertise_once())
+        self._advertising.add(task)
+        task.add_done_callback(self._advertising.discard)
+
+    async def _advertise_once(self) -> None:
+        with suppress(SeadragonError):
+            await self.queue.advertise(self.info())
+
+    async def _next(self) -> Delivery | None:
+        """Wait for a job, or return None when the model list changed meanwhile."""
+        await self._ready.wait()
+        changed = self._changed
+        take = asyncio.create_task(self.queue.take(self.id, list(self.models)))
+        waiter = asyncio.create_task(changed.wait())
+        try:
+            await asyncio.wait({take, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiter.cancel()
+            if not take.done():
+                take.cancel()
+        with suppress(asyncio.CancelledError):
+            await take
+        if take.cancelled():
+            return None
+        return take.result()
+
+    async def _slot(self) -> None:
+        while not self._closing:
+            delivery = await self._next()
+            if delivery is None:
+                continue
+            self._set_busy(+1)
+            job = asyncio.create_task(
+                run_delivery(delivery, self.backend, self.settings.request_timeout_s)
+            )
+            self._running.add(job)
+            try:
+                await asyncio.shield(job)
+            finally:
+                self._running.discard(job)
+                self._set_busy(-1)
+
+    async def close(self, grace_s: float = 10.0) -> None:
+        """Stop taking work, let running jobs finish for ``grace_s``, then cancel them."""
+        self._closing = True
+        if self._busy_advert is not None:
+            self._busy_advert.cancel()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._running:
+            _, pending = await asyncio.wait(set(self._running), timeout=grace_s)
+            for job in pending:
+                job.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        with suppress(SeadragonError):
+            await self.queue.withdraw(self.id)
+
+
+class WorkerPool:
+    """All backend workers of one process."""
+
+    def __init__(
+        self, queue: BaseQueueManager, backends: list[Backend], settings: Settings
+    ) -> None:
+        self.workers = [BackendWorker(queue, backend, settings) for backend in backends]
+
+    async def start(self) -> None:
+        await asyncio.gather(*(worker.start() for worker in self.workers))
+
+    async def close(self) -> None:
+        await asyncio.gather(*(worker.close() for worker in self.workers))

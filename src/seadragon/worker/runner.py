@@ -1,0 +1,92 @@
+"""Run one delivery against one backend: Started, chunks (or a result), End or Failed.
+
+The delivery is settled exactly once whatever happens. Cancellation (the caller is
+gone, or an owner or admin cancelled) closes the backend stream, which closes the
+upstream connection: the GPU stops working for nobody.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncGenerator
+from contextlib import suppress
+
+from seadragon.backends.base import Backend
+from seadragon.errors import (
+    RequestCancelled,
+    SeadragonError,
+    ServiceUnavailable,
+    UpstreamError,
+    UpstreamTimeout,
+)
+from seadragon.queue.base import Chunk, Delivery, End, Event, Failed, Result, Started
+
+log = logging.getLogger("seadragon.worker")
+
+
+async def _produce(delivery: Delivery, backend: Backend) -> None:
+    job = delivery.job
+    if job.kind == "embedding":
+        await delivery.emit(Result(await backend.embed(job.body)))
+        return
+    stream = backend.stream_chat if job.kind == "chat" else backend.stream_completion
+    chunks = stream(job.body)
+    try:
+        async for chunk in chunks:
+            await delivery.emit(Chunk(chunk))
+    finally:
+        # Closing the generator closes the upstream connection now, not at GC time.
+        if isinstance(chunks, AsyncGenerator):
+            await chunks.aclose()
+
+
+async def _emit_quietly(delivery: Delivery, event: Event) -> None:
+    """Tell the caller, unless it is already gone."""
+    with suppress(RequestCancelled):
+        await delivery.emit(event)
+
+
+async def run_delivery(delivery: Delivery, backend: Backend, timeout_s: float) -> None:
+    """Run ``delivery`` on ``backend`` and settle it; never raises except on shutdown."""
+    job = delivery.job
+    work: asyncio.Task[None] | None = None
+    watcher: asyncio.Task[None] | None = None
+    try:
+        await delivery.emit(Started(backend.name, delivery.band, delivery.attempt))
+        work = asyncio.create_task(_produce(delivery, backend))
+        watcher = asyncio.create_task(delivery.wait_cancelled())
+        done, _ = await asyncio.wait(
+            {work, watcher}, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED
+        )
+        if work not in done:
+            work.cancel()
+            with suppress(asyncio.CancelledError, Exception):
+                await work
+            if watcher not in done:  # timed out, the caller still waits
+                await _emit_quietly(
+                    delivery,
+                    Failed(UpstreamTimeout(f"the backend took longer than {timeout_s:.0f} s")),
+                )
+            return
+        work.result()
+        await delivery.emit(End())
+    except RequestCancelled:
+        pass  # the caller is gone; nobody to tell
+    except SeadragonError as error:
+        await _emit_quietly(delivery, Failed(error))
+    except asyncio.CancelledError:
+        with suppress(asyncio.CancelledError):
+            await asyncio.shield(
+                _emit_quietly(delivery, Failed(ServiceUnavailable("the worker is shutting down")))
+            )
+        raise
+    except Exception as exc:  # a job boundary: log the kind, answer the caller, go on
+        log.error("job %s on %s failed: %s", job.id, backend.name, type(exc).__name__)
+        await _emit_quietly(delivery, Failed(UpstreamError("the backend failed")))
+    finally:
+        for task in (work, watcher):
+            if task is not None and not task.done():
+                task.cancel()
+        with suppress(Exception):
+            await asyncio.shield(delivery.settle())
