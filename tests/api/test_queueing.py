@@ -97,7 +97,7 @@ async def test_disconnect_while_streaming_closes_the_upstream(gateway_factory: A
             loop = asyncio.get_running_loop()
             hung_up = loop.time()
             await fake.until(lambda: any(r.disconnected for r in chats(fake)), timeout=5)
-            assert loop.time() - hung_up < 1.5
+            assert loop.time() - hung_up < 2.0
 
 
 async def test_disconnect_of_a_non_streaming_call_closes_the_upstream(
@@ -134,7 +134,7 @@ async def test_clear_ends_every_waiting_caller_at_once(gateway_factory: Any) -> 
             assert response.json()["cleared"] == 4
             answers = await asyncio.gather(*waiting)
             lines = await stream
-            assert loop.time() - cleared_at < 1.0
+            assert loop.time() - cleared_at < 2.0
             assert all(a.status_code == 503 for a in answers)
             assert {a.json()["error"]["code"] for a in answers} == {"queue_cleared"}
             assert '"queue_cleared"' in lines[-1]
@@ -291,10 +291,10 @@ async def test_status_shows_busy_slots_live(gateway_factory: Any) -> None:
 
             running = asyncio.create_task(post(http, gateway))
             await fake.until(lambda: len(chats(fake)) == 1)
-            async with asyncio.timeout(0.5):  # well under the 2 s periodic advertisement
+            async with asyncio.timeout(1.5):  # under the 2 s periodic advertisement
                 while await busy() != 1:
                     await asyncio.sleep(0.01)
             assert (await running).status_code == 200
-            async with asyncio.timeout(0.5):
+            async with asyncio.timeout(1.5):
                 while await busy() != 0:
                     await asyncio.sleep(0.01)

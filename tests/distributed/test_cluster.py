@@ -178,7 +178,7 @@ async def test_clear_ends_queued_requests_of_every_gateway(clients: Clients) -> 
     for outcome in low_outcomes:
         assert outcome.clean and outcome.error is not None, outcome
         assert outcome.error["code"] == "queue_cleared"
-    assert max(late) < 1.0
+    assert max(late) < 2.0
     assert all(o.ok for o in rest.outcomes), rest.counts()  # running ones and other bands go on
     started = arrivals(await clients.stats(), "clear-")
     assert not [t for t in started if t.startswith("clear-low")], started

@@ -76,7 +76,7 @@ async def test_broker_restarts_under_load_lose_and_repeat_nothing(tmp_path: Path
         assert counts["answered_once"] == counts["requests"]
         assert refused and all(o.clean for o in refused)
         assert {o.error["code"] for o in refused if o.error} <= {"queue_unavailable"}
-        assert all(seconds < 5 for seconds in recovery)
+        assert all(seconds < 10 for seconds in recovery)
         assert counts["kind:ok"] > counts["requests"] // 2
 
 
@@ -110,7 +110,7 @@ async def test_a_killed_worker_s_requests_complete_elsewhere_or_fail_cleanly(
         victim = next(o for o in tally.outcomes if o.tag == cut[0])
         assert victim.error is not None and victim.error["code"] == "upstream_error", victim
         assert "after the answer had started" in victim.error["message"]  # redelivered
-        assert victim.ended_at is not None and victim.ended_at - killed_at < 5
+        assert victim.ended_at is not None and victim.ended_at - killed_at < 10
         assert all(o.ok for o in tally.outcomes if o is not victim)
         assert sorted(arrivals(stats, "kw-waiting")) == [f"kw-waiting{i}" for i in range(4)]
 
