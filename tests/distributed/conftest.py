@@ -9,7 +9,6 @@ Without a broker these tests skip, except with ``CI`` set, where they fail.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -54,13 +53,3 @@ async def cluster(
             for name in stack.processes:
                 print(f"----- {name}.log (tail) -----\n{stack.log(name)[-3000:]}")
         raise
-
-
-async def rabbitmqctl(*args: str, timeout: float = 60.0) -> str:
-    process = await asyncio.create_subprocess_exec(
-        "rabbitmqctl", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-    )
-    async with asyncio.timeout(timeout):
-        out, err = await process.communicate()
-    assert process.returncode == 0, err.decode()
-    return out.decode()

@@ -19,8 +19,9 @@ from pathlib import Path
 
 import pytest
 
+from services import rabbitmqctl
 from tests.distributed.clients import Tally, arrivals, clients_for, tag_record
-from tests.distributed.conftest import TOKEN_DELAY_S, cluster, rabbitmqctl
+from tests.distributed.conftest import TOKEN_DELAY_S, cluster
 
 pytestmark = pytest.mark.rabbitmq
 

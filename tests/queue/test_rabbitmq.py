@@ -28,7 +28,7 @@ from seadragon.queue.rabbitmq import processor, workers
 from seadragon.queue.rabbitmq.delivery import WINDOW
 from seadragon.queue.rabbitmq.exchanges import Names
 from seadragon.queue.rabbitmq.manager import RabbitMQQueue
-from services import require_rabbitmq
+from services import rabbitmqctl, require_rabbitmq
 
 pytestmark = pytest.mark.rabbitmq
 
@@ -61,16 +61,6 @@ async def rabbit() -> AsyncIterator[Maker]:
         await queue.close()
     for queue in made:
         await queue.delete_namespace()
-
-
-async def rabbitmqctl(*args: str, timeout: float = 60.0) -> str:
-    process = await asyncio.create_subprocess_exec(
-        "rabbitmqctl", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-    )
-    async with asyncio.timeout(timeout):
-        out, err = await process.communicate()
-    assert process.returncode == 0, err.decode()
-    return out.decode()
 
 
 async def queue_arguments(namespace: str) -> dict[str, dict[str, Any]]:

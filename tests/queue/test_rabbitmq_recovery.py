@@ -20,10 +20,11 @@ from slots import (
     wait_until,
     worker_info,
 )
-from test_rabbitmq import Maker, rabbit, rabbitmqctl
+from test_rabbitmq import Maker, rabbit
 
 from seadragon.errors import QueueUnavailable, RequestCancelled, UpstreamError
 from seadragon.queue.base import Chunk, End, Event, Failed, Position, Started
+from services import rabbitmqctl
 
 pytestmark = pytest.mark.rabbitmq
 __all__ = ["rabbit"]  # the fixture, shared with test_rabbitmq

@@ -56,6 +56,7 @@ from seadragon.queue.events import Result as Result
 from seadragon.queue.events import Started as Started
 from seadragon.queue.events import event_from_dict as event_from_dict
 from seadragon.queue.events import event_to_dict as event_to_dict
+from seadragon.queue.events import until_end as until_end
 from seadragon.queue.status import BandStatus as BandStatus
 from seadragon.queue.status import ModelInfo as ModelInfo
 from seadragon.queue.status import QueueStatus as QueueStatus

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -49,6 +51,15 @@ class End:
 
 
 Event = Position | Started | Chunk | Result | Failed | End
+
+
+async def until_end(events: asyncio.Queue[Event]) -> AsyncIterator[Event]:
+    """Take events from ``events`` up to and including ``End`` or ``Failed``."""
+    while True:
+        event = await events.get()
+        yield event
+        if isinstance(event, End | Failed):
+            return
 
 
 def event_to_dict(event: Event) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from seadragon.queue.base import (
     RequestInfo,
     Started,
     Ticket,
+    until_end,
 )
 
 
@@ -37,12 +38,8 @@ class MemoryTicket(Ticket):
         self._per_job_s = 0.0
         self._events: asyncio.Queue[Event] = asyncio.Queue()
 
-    async def events(self) -> AsyncIterator[Event]:
-        while True:
-            event = await self._events.get()
-            yield event
-            if isinstance(event, End | Failed):
-                return
+    def events(self) -> AsyncIterator[Event]:
+        return until_end(self._events)
 
     def put(self, event: Event) -> bool:
         """Queue a non-terminal event; False once the ticket has ended."""

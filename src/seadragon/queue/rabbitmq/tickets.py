@@ -32,6 +32,7 @@ from seadragon.queue.base import (
     Result,
     Started,
     Ticket,
+    until_end,
 )
 from seadragon.queue.rabbitmq.reply import Reply
 
@@ -79,12 +80,8 @@ class RabbitTicket(Ticket):
         self.timer: asyncio.TimerHandle | None = None
         self._events: asyncio.Queue[Event] = asyncio.Queue()
 
-    async def events(self) -> AsyncIterator[Event]:
-        while True:
-            event = await self._events.get()
-            yield event
-            if isinstance(event, End | Failed):
-                return
+    def events(self) -> AsyncIterator[Event]:
+        return until_end(self._events)
 
     @property
     def done(self) -> bool:
