@@ -169,8 +169,9 @@ class RabbitMQQueue(BaseQueueManager):
         for band in self.settings.bands:
             depth = 0
             for model in self._known_models():
+                # Read now: the copy admission control reuses may be DEPTH_TTL_S old.
                 with contextlib.suppress(*BROKER_ERRORS, QueueUnavailable):
-                    depth += await self.topology.queues.depth(model, band)
+                    depth += await self.topology.queues.depth(model, band, fresh=True)
             waits = [r.waited_s for r in queued if r.band == band]
             bands.append(
                 BandStatus(band, depth, self.settings.max_depth(band), max(waits, default=None))
