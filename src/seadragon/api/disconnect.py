@@ -8,6 +8,7 @@ alongside the work and cancel the work as soon as the caller is gone.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from typing import TypeVar
@@ -48,29 +49,30 @@ class EventStreamResponse(StreamingResponse):
 
 
 async def unless_disconnected(request: Request, work: Callable[[], Awaitable[T]]) -> T:
-    """Run ``work``; if the client disconnects first, cancel it and raise RequestCancelled."""
-    result: list[T] = []
-    failure: list[Exception] = []
+    """Run ``work``; if the client disconnects first, cancel it and raise RequestCancelled.
+
+    ``work`` runs in the calling task (no task group on the hot path); a watcher task
+    cancels it on disconnect.
+    """
+    task = asyncio.current_task()
+    assert task is not None
     gone = False
-    async with anyio.create_task_group() as group:
 
-        async def run() -> None:
-            try:
-                result.append(await work())
-            except Exception as exc:  # re-raised below, unwrapped from the task group
-                failure.append(exc)
-            group.cancel_scope.cancel()
+    async def watch() -> None:
+        nonlocal gone
+        await _wait_for_disconnect(request.receive)
+        gone = True
+        task.cancel()
 
-        async def watch() -> None:
-            nonlocal gone
-            await _wait_for_disconnect(request.receive)
-            gone = True
-            group.cancel_scope.cancel()
-
-        group.start_soon(run)
-        group.start_soon(watch)
-    if failure:
-        raise failure[0]
-    if gone or not result:
+    watcher = asyncio.create_task(watch())
+    try:
+        result = await work()
+    except asyncio.CancelledError:
+        if not gone:
+            raise
+    finally:
+        watcher.cancel()
+    if gone:  # ``work`` was cancelled (or swallowed the cancel): the cancel was ours
+        task.uncancel()
         raise RequestCancelled("client disconnected")
-    return result[0]
+    return result
