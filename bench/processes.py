@@ -67,25 +67,20 @@ class Stack:
         self.processes[name].send_signal(sig)
         self.processes[name].wait(timeout=10)
 
-    def start_worker(self, name: str, env: dict[str, str] | None = None) -> None:
+    def start_worker(
+        self, name: str, env: dict[str, str] | None = None, args: list[str] | None = None
+    ) -> None:
         """Start ``seadragon worker`` as process ``name`` (again, after a kill), logging to
-        ``{name}.log``; ``env`` adds settings for this process only."""
+        ``{name}.log``; ``env`` adds settings for this process only, and ``args`` replace
+        the default ones (the fake upstream, named ``fake-{name}``)."""
         old = self.processes.get(name)
         if old is not None and old.poll() is None:
             raise RuntimeError(f"{name} is still running")
+        if args is None:
+            args = ["--url", self.upstream, "--kind", "openai", "--slots", str(self.slots)]
+            args += ["--name", f"fake-{name}"]
         self.processes[name] = spawn(
-            [
-                *SEADRAGON,
-                "worker",
-                "--url",
-                self.upstream,
-                "--kind",
-                "openai",
-                "--slots",
-                str(self.slots),
-                "--name",
-                f"fake-{name}",
-            ],
+            [*SEADRAGON, "worker", *args],
             {**self.env, **(env or {})},
             self.logs / f"{name}.log",
         )

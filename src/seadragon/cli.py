@@ -74,12 +74,23 @@ def worker(
         list[str] | None, typer.Option(help="Serve only this model (repeatable).")
     ] = None,
     local: Annotated[bool, typer.Option(help="Serve the bundled local model.")] = False,
+    backend: Annotated[
+        list[str] | None,
+        typer.Option(help="Serve this backend of the configuration, by name (repeatable)."),
+    ] = None,
 ) -> None:
-    """Take requests from the shared RabbitMQ queue and run them on a backend."""
+    """Take requests from the shared RabbitMQ queue and run them on a backend.
+
+    Either describe one backend with --url (and --kind, --slots, --name, --model), or
+    pick configured ones with --backend; with neither, every configured backend.
+    """
     import logging
     from urllib.parse import urlsplit
 
-    from seadragon.worker.main import serve_worker
+    from seadragon.worker.main import only_backends, serve_worker
+
+    if backend and (url is not None or local):
+        raise fail("--backend picks configured backends: it cannot go with --url or --local", 2)
 
     overrides: dict[str, object] = {"local_model": "on" if local else "off"}
     if url is not None:
@@ -91,6 +102,11 @@ def worker(
         overrides["backends"] = []
         overrides["local_model_slots"] = slots
     settings = settings_or_exit(**overrides)
+    if backend:
+        try:
+            settings = only_backends(settings, backend)
+        except ConfigError as exc:
+            raise fail(exc.message, 2) from None
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -181,3 +182,16 @@ def test_bad_configuration_exits_2_with_the_setting_named(cli: Cli) -> None:
     unreachable = cli("users", "list")
     assert unreachable.exit_code == 1
     assert "hunter2" not in unreachable.stderr and "Traceback" not in unreachable.stderr
+
+
+def test_worker_backend_must_name_a_configured_backend(cli: Cli) -> None:
+    cli.env["SEADRAGON_QUEUE"] = "rabbitmq"
+    cli.env["SEADRAGON_BACKENDS"] = json.dumps(
+        [{"name": "gpu1", "url": "http://gpu1:11434"}, {"name": "gpu2", "url": "http://gpu2:11434"}]
+    )
+    unknown = cli("worker", "--backend", "gpu1", "--backend", "gpu3")
+    assert unknown.exit_code == 2
+    assert "'gpu3'" in unknown.stderr and "configured: gpu1, gpu2" in unknown.stderr
+    mixed = cli("worker", "--backend", "gpu1", "--url", "http://gpu1:11434")
+    assert mixed.exit_code == 2 and "--backend" in mixed.stderr
+    assert "Traceback" not in unknown.stderr + mixed.stderr

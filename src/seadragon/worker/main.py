@@ -27,6 +27,24 @@ def make_worker_queue(settings: Settings) -> BaseQueueManager:
     return RabbitMQQueue(settings)
 
 
+def only_backends(settings: Settings, names: list[str]) -> Settings:
+    """``settings`` serving just the configured backends called ``names``.
+
+    One configuration file can then describe every GPU host, and each host's worker
+    picks its own entry (``seadragon worker --backend gpu1``).
+    """
+    configured = {backend.name: backend for backend in settings.backends}
+    unknown = [name for name in names if name not in configured]
+    if unknown:
+        known = ", ".join(configured) or "none"
+        raise ConfigError(
+            f"no configured backend named {', '.join(map(repr, unknown))} "
+            f"(SEADRAGON_BACKENDS or the config file's [[backends]]; configured: {known})"
+        )
+    chosen = [configured[name] for name in dict.fromkeys(names)]
+    return settings.model_copy(update={"backends": chosen, "local_model": "off"})
+
+
 def serve_worker(settings: Settings) -> None:
     """Run ``run_worker`` on uvloop when it is installed (it is with uvicorn[standard]).
 
