@@ -131,6 +131,29 @@ async def test_a_killed_worker_s_requests_complete_elsewhere_or_fail_cleanly(
         assert len(runs) == 3 and sum(run["disconnected"] for run in runs) == 1
 
 
+async def test_a_non_streamed_answer_cut_by_a_worker_death_is_run_again(tmp_path: Path) -> None:
+    # Its caller sees nothing before the whole answer, so the output lost with the worker
+    # can be replaced by a full run elsewhere without showing anything twice.
+    async with cluster(tmp_path) as stack, clients_for(stack) as clients:
+        tags = [f"nw-whole{i}" for i in range(2)]
+        whole = [
+            asyncio.create_task(clients.chat(i, tag, 100, stream=False))
+            for i, tag in enumerate(tags)
+        ]
+        await clients.until(
+            lambda s: all(any(r["sent"] >= 5 for r in tag_record(s, tag)) for tag in tags),
+            "both answers under way, one on each worker",
+        )
+        stack.kill("worker0")
+
+        tally = Tally(list(await asyncio.gather(*whole)))
+        stats = await clients.stats()
+        cut = [t["tag"] for t in stats["tags"] if t["disconnected"]]
+        print(f"\nworker killed mid-answer: {tally.counts()}; cut: {cut}")
+        assert len(tally.answered_once) == 2 and all(o.ok for o in tally.outcomes), tally
+        assert len(cut) == 1 and arrivals(stats).count(cut[0]) == 2  # run again, in full
+
+
 async def test_a_killed_gateway_s_generations_stop_and_free_their_slots(tmp_path: Path) -> None:
     async with cluster(tmp_path) as stack, clients_for(stack) as clients:
         doomed = [await clients.queue(0, f"kg-running{i}", 190) for i in range(2)]

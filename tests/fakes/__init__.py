@@ -55,6 +55,7 @@ class Recorded:
     headers: dict[str, str]
     finished: bool = False
     disconnected: bool = False
+    sent: int = 0  # body pieces written so far
 
 
 class Recorder:
@@ -109,7 +110,12 @@ class Recorder:
 def _tag(record: Recorded) -> dict[str, Any]:
     messages = record.body.get("messages") if isinstance(record.body, dict) else None
     text = messages[-1].get("content") if messages else None
-    return {"tag": text, "disconnected": record.disconnected, "finished": record.finished}
+    return {
+        "tag": text,
+        "disconnected": record.disconnected,
+        "finished": record.finished,
+        "sent": record.sent,
+    }
 
 
 def token(i: int) -> str:
@@ -216,6 +222,7 @@ class RecordingStream(Response):
                 if disconnected.is_set():
                     break
                 await send({"type": "http.response.body", "body": piece, "more_body": True})
+                self.record.sent += 1
             else:
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
                 finished = True

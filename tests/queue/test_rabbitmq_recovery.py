@@ -127,6 +127,34 @@ async def test_redelivery_after_a_worker_loses_its_connection(
         assert isinstance(seen[1], Started) and seen[1].attempt == 2
 
 
+async def test_a_buffered_job_lost_after_output_runs_again(rabbit: Maker) -> None:
+    # Its caller gets the answer only when it is whole, so nothing was shown twice.
+    gateway, first, second = await rabbit(), await rabbit(), await rabbit()
+    job = make_job("high")
+    job.buffered = True
+    ticket = await gateway.submit(job)
+    stream = ticket.events()
+    async with asyncio.timeout(5):
+        lost = await first.take("w1", ["m"])
+    await lost.emit(Started("b1", lost.band, lost.attempt))
+    await lost.emit(Chunk({"index": 0}))
+    seen: list[Event] = [await next_event(stream), await next_event(stream)]
+
+    await kill_connection(first.topology.connection.name)
+    async with asyncio.timeout(5):
+        again = await second.take("w2", ["m"])
+    await lost.settle()
+    await again.emit(Started("b2", again.band, again.attempt))  # the gateway says go
+    for index in range(2):
+        await again.emit(Chunk({"index": index}))
+    await again.emit(End())
+    await again.settle()
+    async with asyncio.timeout(5):
+        seen += [event async for event in stream if not isinstance(event, Position)]
+    assert [type(e) for e in seen] == [Started, Chunk, Started, Chunk, Chunk, End]
+    assert isinstance(seen[2], Started) and seen[2].attempt == 2
+
+
 @pytest.mark.parametrize("band", ["high", "low"])
 async def test_quorum_poison_job_ends_instead_of_blocking(rabbit: Maker, band: str) -> None:
     # In the top band the broker dead-letters it to the dead queue; below, it moves up a

@@ -200,6 +200,9 @@ class Relay:
         try:
             async for event in self.ticket.events():
                 if isinstance(event, Started):
+                    # A later attempt replaces one lost midway (a buffered job): start over.
+                    parts, finish_reason, result = [], None, None
+                    self.trace.first_token_at = self.trace.completion_tokens = None
                     self._note(event)
                 elif isinstance(event, Chunk):
                     self._note(event)

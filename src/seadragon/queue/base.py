@@ -83,6 +83,9 @@ class Job:
     user_id: int | None = None
     key_id: int | None = None
     enqueued_us: int = field(default_factory=now_us)
+    #: The caller gets the answer only once it is whole (not streamed). An attempt lost
+    #: after producing output may then be replaced: the caller never saw that output.
+    buffered: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -103,6 +103,7 @@ async def _run(
         band=band,
         user_id=caller.user_id,
         key_id=caller.key_id,
+        buffered=not body.stream,
     )
     stream = body.stream
     try:

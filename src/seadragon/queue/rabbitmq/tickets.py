@@ -2,10 +2,11 @@
 
 Delivery is at-least-once (``delivery.py``), so a ticket may hear from two attempts of
 one job. It follows one delivery at a time (by token): events of an older attempt are
-dropped, a newer attempt takes over, except that once output of an attempt reached the
-caller a takeover would repeat tokens, so the ticket ends with ``UpstreamError``
-instead and the job is cancelled. Within an attempt, events are passed on in ``seq``
-order: one that arrives early waits for those before it.
+dropped, a newer attempt takes over. Once output of an attempt reached a streaming
+caller, a takeover would repeat tokens, so the ticket ends with ``UpstreamError``
+instead and the job is cancelled; a ``buffered`` job's caller has seen nothing yet, so
+the new attempt's ``Started`` tells it to start the answer over. Within an attempt,
+events are passed on in ``seq`` order: one that arrives early waits for those before it.
 
 With a ``run_limit`` (classic queues, which do not count deliveries), the book counts
 the attempts that started; an attempt beyond the limit (the job kept killing its
@@ -234,7 +235,9 @@ class TicketBook:
         if ticket.token is not None:
             if reply.token in ticket.old_tokens or reply.attempt < ticket.attempt:
                 return False
-            if ticket.output_seen and not isinstance(reply.event, Failed):
+            if ticket.output_seen and ticket.job.buffered:
+                ticket.output_seen = False  # the new attempt's Started restarts the answer
+            elif ticket.output_seen and not isinstance(reply.event, Failed):
                 self.end(
                     ticket.id,
                     UpstreamError(
