@@ -158,7 +158,7 @@ async def test_backend_failure_is_shown_clearly(gateway: Gateway, new_tab: Any) 
 async def test_pages_are_served_under_a_strict_policy(gateway: Gateway, new_tab: Any) -> None:
     tab = await new_tab()
     page = tab.page
-    for path in ("/", "/login", "/admin", "/static/chat.js", "/static/base.css"):
+    for path in ("/", "/login", "/keys", "/admin", "/static/chat.js", "/static/base.css"):
         response = await page.request.get(gateway.url + path)
         assert response.ok, path
         headers = response.headers

@@ -1,4 +1,4 @@
-"""The built-in web chat and admin panel: three HTML pages and their static files.
+"""The built-in web chat, key page and admin panel: four HTML pages and their static files.
 
 The pages are plain static files that talk to the JSON API; everything they show is
 inserted as text by the browser scripts. The strict Content-Security-Policy (no inline
@@ -73,6 +73,12 @@ async def chat_page() -> Response:
 async def login_page() -> Response:
     """The sign-in form."""
     return _page("login.html")
+
+
+@router.get("/keys")
+async def keys_page() -> Response:
+    """Every signed-in user's own API keys."""
+    return _page("keys.html")
 
 
 @router.get("/admin")

@@ -1,15 +1,10 @@
 // The API keys tab: list (everyone's or one owner's), create (shown once), revoke.
 import { api } from "/static/api.js";
 import { confirmAction, h, when } from "/static/dom.js";
+import { copyShownKey, keyState } from "/static/key-view.js";
 import { badge, listOf, syncRows } from "/static/table.js";
 
 const $ = (id) => document.getElementById(id);
-
-function keyState(key) {
-  if (key.revoked_at || key.revoked) return badge("revoked", "bad");
-  if (key.expires_at && new Date(key.expires_at) < new Date()) return badge("expired", "warn");
-  return badge("active", "ok");
-}
 
 export class KeysPanel {
   /** ctx: {me, userName(id), bands(), flash(msg), fail(msg)} */
@@ -83,15 +78,7 @@ export class KeysPanel {
   }
 
   async copy() {
-    const value = $("new-key-value").textContent;
-    try {
-      await navigator.clipboard.writeText(value);
-      $("copy-key").textContent = "Copied";
-    } catch {
-      // The clipboard API needs a secure context; on plain http select the text instead.
-      getSelection().selectAllChildren($("new-key-value"));
-      $("copy-key").textContent = "Press Ctrl+C";
-    }
+    await copyShownKey($("new-key-value"), $("copy-key"));
   }
 
   async revoke(key) {
