@@ -3,24 +3,11 @@ import { api, currentUser, goToLogin, logout } from "/static/api.js";
 import { KeysPanel } from "/static/admin-keys.js";
 import { QueuePanel } from "/static/admin-queue.js";
 import { UsersPanel } from "/static/admin-users.js";
+import { notices } from "/static/dom.js";
 
 const $ = (id) => document.getElementById(id);
 const names = new Map();
-let flashTimer = null;
-
-function flash(message) {
-  $("admin-error").hidden = true;
-  $("flash").textContent = message;
-  $("flash").hidden = false;
-  clearTimeout(flashTimer);
-  flashTimer = setTimeout(() => { $("flash").hidden = true; }, 6000);
-}
-
-function fail(message) {
-  $("flash").hidden = true;
-  $("admin-error").textContent = message;
-  $("admin-error").hidden = false;
-}
+const { flash, fail } = notices($("flash"), $("admin-error"));
 
 function denied(reason) {
   for (const panel of document.querySelectorAll(".tab-panel")) panel.hidden = true;

@@ -73,3 +73,25 @@ export function confirmAction(message, confirmLabel = "Confirm") {
     });
   });
 }
+
+/**
+ * A page's two message lines: flash(message) shows a passing notice in `flashBox` (gone
+ * after six seconds), fail(message) a lasting alert in `errorBox`; each hides the other.
+ */
+export function notices(flashBox, errorBox) {
+  let timer = null;
+  return {
+    flash(message) {
+      errorBox.hidden = true;
+      flashBox.textContent = message;
+      flashBox.hidden = false;
+      clearTimeout(timer);
+      timer = setTimeout(() => { flashBox.hidden = true; }, 6000);
+    },
+    fail(message) {
+      flashBox.hidden = true;
+      errorBox.textContent = message;
+      errorBox.hidden = false;
+    },
+  };
+}

@@ -1,25 +1,11 @@
 // Your own API keys, for every signed-in user: list, create (shown once), revoke.
 import { api, currentUser, goToLogin, logout } from "/static/api.js";
-import { confirmAction, h, when } from "/static/dom.js";
+import { confirmAction, h, notices, when } from "/static/dom.js";
 import { copyShownKey, keyState } from "/static/key-view.js";
 import { badge, listOf, syncRows } from "/static/table.js";
 
 const $ = (id) => document.getElementById(id);
-let flashTimer = null;
-
-function flash(message) {
-  $("keys-error").hidden = true;
-  $("flash").textContent = message;
-  $("flash").hidden = false;
-  clearTimeout(flashTimer);
-  flashTimer = setTimeout(() => { $("flash").hidden = true; }, 6000);
-}
-
-function fail(message) {
-  $("flash").hidden = true;
-  $("keys-error").textContent = message;
-  $("keys-error").hidden = false;
-}
+const { flash, fail } = notices($("flash"), $("keys-error"));
 
 async function load() {
   let keys;
