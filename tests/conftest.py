@@ -21,7 +21,7 @@ from sqlalchemy.engine import make_url
 from account_helpers import Accounts, build_settings, client_for, pg_database
 from seadragon.config import Settings
 
-TABLES = ("request_log", "sessions", "api_keys", "users")
+TABLES = ("request_log", "login_failures", "sessions", "api_keys", "users")
 
 
 # Settings -----------------------------------------------------------------------------

@@ -12,13 +12,15 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from account_helpers import build_settings, pg_database
+from seadragon.auth.accounts import create_user
 from seadragon.auth.passwords import verify_password
 from seadragon.cli import app
 from seadragon.db import users as user_repo
-from seadragon.db.engine import Database
+from seadragon.db.engine import Database, head_revision
 
 KEY = re.compile(r"sd-[A-Za-z0-9_-]{32}")
 PASSWORD = "a long enough password"
+HEAD = head_revision()
 
 
 class Cli:
@@ -75,16 +77,34 @@ def test_help_lists_the_commands(cli: Cli) -> None:
 def test_db_upgrade_on_a_fresh_sqlite_file(cli: Cli) -> None:
     assert "(none)" in cli.ok("db", "current").stdout
     upgraded = cli.ok("db", "upgrade").stdout
-    assert "upgraded from empty to revision 0001" in upgraded
+    assert f"upgraded from empty to revision {HEAD}" in upgraded
     assert (cli.data_dir / "seadragon.db").is_file()
-    assert "already at revision 0001" in cli.ok("db", "upgrade").stdout
-    assert "revision 0001 (up to date)" in cli.ok("db", "current").stdout
+    assert f"already at revision {HEAD}" in cli.ok("db", "upgrade").stdout
+    assert f"revision {HEAD} (up to date)" in cli.ok("db", "current").stdout
+
+
+def test_db_upgrade_brings_an_older_database_forward(cli: Cli) -> None:
+    async def first_revision_with_a_user() -> None:
+        database = Database(build_settings(cli.data_dir))
+        await database.start(migrate=False)
+        try:
+            await database.migrate("0001")
+            async with database.session() as session:
+                await create_user(session, "alice", PASSWORD)
+                await session.commit()
+        finally:
+            await database.close()
+
+    asyncio.run(first_revision_with_a_user())
+    upgraded = cli.ok("db", "upgrade").stdout
+    assert f"upgraded from 0001 to revision {HEAD}" in upgraded
+    assert "alice" in cli.ok("users", "list").stdout
 
 
 @pytest.mark.postgres
 def test_db_upgrade_and_accounts_on_postgresql(pg_cli: Cli) -> None:
     assert "(none)" in pg_cli.ok("db", "current").stdout
-    assert "upgraded from empty to revision 0001" in pg_cli.ok("db", "upgrade").stdout
+    assert f"upgraded from empty to revision {HEAD}" in pg_cli.ok("db", "upgrade").stdout
     assert ":***@" in pg_cli.ok("db", "upgrade").stdout or "@" not in pg_cli.database_url
     pg_cli.ok("users", "create", "alice", "--password-stdin", input=PASSWORD + "\n")
     key = pg_cli.ok("keys", "create", "--user", "alice").stdout.strip()

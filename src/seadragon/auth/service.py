@@ -15,6 +15,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import NoReturn
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from seadragon.auth.caller import Caller
 from seadragon.auth.keys import digest_key, digests_equal, looks_like_key
@@ -75,9 +78,7 @@ class AuthService:
         self._tokens: SessionTokens | None = None
         if settings.secret_key:
             _ = self.tokens  # a configured secret that is too short stops start-up here
-        self.throttle = LoginThrottle(
-            settings.login_max_failures, settings.login_window_s, clock=clock
-        )
+        self.throttle = LoginThrottle(settings.login_max_failures, settings.login_window_s)
         self._keys: dict[str, _CachedKey] = {}
         self._touched: dict[int, float] = {}
         self._refreshing: set[str] = set()
@@ -242,18 +243,16 @@ class AuthService:
 
     async def login(self, username: str, password: str, client: str) -> LoginResult:
         """Sign in; unknown user and wrong password fail alike, and failures are throttled."""
-        self.throttle.check(username, client)
         async with self.database.session() as session:
+            await self.throttle.check(session, username, client)
             user = await user_repo.find_user(session, username) if username else None
             if user is None:
                 await verify_password_async(dummy_hash(), password)
-                self.throttle.record_failure(username, client)
-                raise AuthenticationError(INVALID_LOGIN, code="invalid_credentials")
+                await self._login_failed(session, username, client)
             ok = await verify_password_async(user.password_hash, password)
             if not ok or user.disabled:
-                self.throttle.record_failure(username, client)
-                raise AuthenticationError(INVALID_LOGIN, code="invalid_credentials")
-            self.throttle.reset(username, client)
+                await self._login_failed(session, username, client)
+            await self.throttle.reset(session, username, client)
             if needs_rehash(user.password_hash):
                 user.password_hash = await hash_password_async(password)
             now = datetime.now(UTC)
@@ -264,6 +263,11 @@ class AuthService:
             )
             await session.commit()
         return LoginResult(user, issued)
+
+    async def _login_failed(self, session: AsyncSession, username: str, client: str) -> NoReturn:
+        await self.throttle.record_failure(session, username, client)
+        await session.commit()
+        raise AuthenticationError(INVALID_LOGIN, code="invalid_credentials")
 
     async def logout(self, token: str) -> None:
         """End the session a token names; an invalid token is already signed out."""

@@ -1,16 +1,22 @@
 """Login throttling: too many failures for one username from one client address → 429.
 
-Counted per process (each gateway keeps its own window), which bounds guessing per
-gateway; the window slides, so ``retry_after`` is when the oldest counted failure expires.
-Memory is bounded: stale entries are dropped, and past ``max_entries`` the oldest go.
+Failures are rows in the database (``login_failures``), so every gateway sharing it
+counts the same failures: adding gateways does not multiply an attacker's guesses. The
+window slides: a username+address is locked while ``max_failures`` of its failures are
+younger than ``window_s``, and ``retry_after`` is when the newest-but-``max_failures``
+one ages out. Rows older than the window are deleted as new failures arrive.
 """
 
 from __future__ import annotations
 
-import time
-from collections import OrderedDict, deque
+import hashlib
 from collections.abc import Callable
+from datetime import datetime, timedelta
 
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from seadragon.db.tables import LoginFailure, utcnow
 from seadragon.errors import RateLimited
 
 
@@ -20,49 +26,47 @@ class LoginThrottle:
         max_failures: int,
         window_s: float,
         *,
-        clock: Callable[[], float] = time.monotonic,
-        max_entries: int = 100_000,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.max_failures = max_failures
-        self.window_s = window_s
+        self.window = timedelta(seconds=window_s)
         self._clock = clock
-        self._max_entries = max_entries
-        self._failures: OrderedDict[tuple[str, str], deque[float]] = OrderedDict()
 
     @staticmethod
-    def _key(username: str, client: str) -> tuple[str, str]:
-        return username.strip().lower()[:256], client
+    def _key(username: str, client: str) -> str:
+        who = f"{username.strip().lower()[:256]}\0{client}"
+        return hashlib.sha256(who.encode("utf-8", "surrogatepass")).hexdigest()
 
-    def _recent(self, key: tuple[str, str]) -> deque[float] | None:
-        times = self._failures.get(key)
-        if times is None:
-            return None
-        cutoff = self._clock() - self.window_s
-        while times and times[0] <= cutoff:
-            times.popleft()
-        if not times:
-            del self._failures[key]
-            return None
-        return times
-
-    def check(self, username: str, client: str) -> None:
+    async def check(self, session: AsyncSession, username: str, client: str) -> None:
         """Raise ``RateLimited`` if this username+client is locked out right now."""
-        times = self._recent(self._key(username, client))
-        if times is not None and len(times) >= self.max_failures:
-            retry_after = max(1.0, times[0] + self.window_s - self._clock())
+        now = self._clock()
+        recent = await session.scalars(
+            select(LoginFailure.failed_at)
+            .where(
+                LoginFailure.key == self._key(username, client),
+                LoginFailure.failed_at > now - self.window,
+            )
+            .order_by(LoginFailure.failed_at.desc())
+            .limit(self.max_failures)
+        )
+        times = list(recent)
+        if len(times) >= self.max_failures:
+            retry_after = (times[-1] + self.window - now).total_seconds()
             raise RateLimited(
-                "too many failed sign-in attempts; try again later", retry_after=retry_after
+                "too many failed sign-in attempts; try again later",
+                retry_after=max(1.0, retry_after),
             )
 
-    def record_failure(self, username: str, client: str) -> None:
-        key = self._key(username, client)
-        times = self._recent(key)
-        if times is None:
-            times = self._failures[key] = deque(maxlen=self.max_failures)
-        self._failures.move_to_end(key)
-        times.append(self._clock())
-        while len(self._failures) > self._max_entries:
-            self._failures.popitem(last=False)
+    async def record_failure(self, session: AsyncSession, username: str, client: str) -> None:
+        """Count a failure (the caller commits), and forget those older than the window."""
+        now = self._clock()
+        await session.execute(
+            delete(LoginFailure).where(LoginFailure.failed_at <= now - self.window)
+        )
+        session.add(LoginFailure(key=self._key(username, client), failed_at=now))
 
-    def reset(self, username: str, client: str) -> None:
-        self._failures.pop(self._key(username, client), None)
+    async def reset(self, session: AsyncSession, username: str, client: str) -> None:
+        """A successful sign-in clears its username+client's failures (the caller commits)."""
+        await session.execute(
+            delete(LoginFailure).where(LoginFailure.key == self._key(username, client))
+        )

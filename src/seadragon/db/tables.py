@@ -1,4 +1,5 @@
-"""Seadragon's tables: users, their API keys and login sessions, and the request log.
+"""Seadragon's tables: users, their API keys and login sessions, failed sign-ins, and
+the request log.
 
 ``migrations/versions`` creates exactly these; a change here needs a new revision.
 Every timestamp is timezone-aware UTC, on SQLite too (see ``UtcDateTime``).
@@ -107,6 +108,19 @@ class LoginSession(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column()
+
+
+class LoginFailure(Base):
+    """One failed sign-in, counted by every gateway sharing the database (throttling).
+
+    ``key`` is a hash of the username and the client address, so neither is stored.
+    """
+
+    __tablename__ = "login_failures"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), index=True)
+    failed_at: Mapped[datetime] = mapped_column(index=True)
 
 
 class RequestLog(Base):
