@@ -54,6 +54,8 @@ def serve(
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
+        proxy_headers=True,
+        forwarded_allow_ips=settings.trusted_proxies,
     )
 
 

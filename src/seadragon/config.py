@@ -7,6 +7,7 @@ start-up with a message that names the setting (see ``load_settings``).
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
@@ -70,6 +71,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     max_json_depth: int = Field(default=32, ge=2, le=512)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    #: Reverse proxies whose X-Forwarded-For / -Proto are believed (addresses, networks, "*").
+    trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.1", "::1"])
 
     # Auth
     session_ttl_s: int = Field(default=12 * 3600, ge=60)
@@ -118,6 +121,17 @@ class Settings(BaseSettings):
             if not BAND_NAME.match(band):
                 raise ValueError(f"band name {band!r} must match {BAND_NAME.pattern}")
         return bands
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_valid(cls, proxies: list[str]) -> list[str]:
+        for proxy in proxies:
+            if proxy != "*":
+                try:
+                    ipaddress.ip_network(proxy)
+                except ValueError:
+                    raise ValueError(f"{proxy!r} is not an IP address or network") from None
+        return proxies
 
     @field_validator("ollama_url")
     @classmethod

@@ -29,6 +29,7 @@ def test_defaults_are_embedded(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
         ("SEADRAGON_OLLAMA_URL", "gpu1:11434", "SEADRAGON_OLLAMA_URL"),
         ("SEADRAGON_BACKENDS", "not json", "SEADRAGON_BACKENDS"),
         ("SEADRAGON_BANDS", '["high", "high"]', "SEADRAGON_BANDS"),
+        ("SEADRAGON_TRUSTED_PROXIES", '["lb.internal"]', "SEADRAGON_TRUSTED_PROXIES"),
     ],
 )
 def test_bad_value_names_the_setting(
