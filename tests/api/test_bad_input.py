@@ -133,3 +133,25 @@ async def test_request_ids_are_validated_and_unique_in_flight(gateway_factory: A
                 assert again.json()["error"]["param"] == "X-Request-Id"
                 assert again.headers["x-request-id"] == "mine-1"
                 await first.aread()
+
+
+async def test_queue_clear_refuses_a_bad_body_cleanly(gateway_factory: Any) -> None:
+    with FakeOllama(models=["llama3:latest"]) as fake:
+        gateway = await fake_gateway(gateway_factory, fake)
+        headers = {**gateway.headers("root"), "Content-Type": "application/json"}
+        url = f"{gateway.url}/api/queue/clear"
+        async with httpx.AsyncClient(timeout=10) as http:
+            for body, param in [
+                (b"{bad", None),
+                (b"\xff\xfe", None),
+                (b'{"band": 3}', "band"),
+                (b'{"band": "low", "extra": 1}', "extra"),
+                (b'{"band": "urgent"}', "band"),
+            ]:
+                response = await http.post(url, content=body, headers=headers)
+                assert response.status_code == 400, (body, response.text)
+                error = response.json()["error"]
+                assert error["type"] == "invalid_request_error" and error["param"] == param
+            for body in (b"", b"{}", b'{"band": "low"}'):
+                response = await http.post(url, content=body, headers=headers)
+                assert response.status_code == 200, (body, response.text)

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import re
 import uuid
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
-from seadragon.api.deps import CallerDep
+from seadragon.api.deps import CallerDep, parse_body
 from seadragon.api.disconnect import EventStreamResponse, unless_disconnected
 from seadragon.api.relay import Relay, Trace
 from seadragon.auth.caller import Caller
@@ -27,7 +26,6 @@ from seadragon.wire import ChatRequest, CompletionRequest, EmbeddingRequest
 
 router = APIRouter(tags=["openai"])
 
-Body = TypeVar("Body", bound=BaseModel)
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
 
@@ -50,14 +48,6 @@ def _check_model(queue: BaseQueueManager, model: str) -> None:
         raise ModelNotFound(
             f"The model '{model}' does not exist or no backend serves it now", param="model"
         )
-
-
-async def parse_body(request: Request, model: type[Body]) -> Body:
-    """Parse and validate in one pass (pydantic-core's JSON parser), 400 on any problem."""
-    try:
-        return model.model_validate_json(await request.body())
-    except ValidationError as exc:
-        raise RequestValidationError(exc.errors(include_url=False)) from None
 
 
 def body_schema(model: type[BaseModel]) -> dict[str, Any]:

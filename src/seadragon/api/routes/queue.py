@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict
 
-from seadragon.api.deps import AdminDep, CallerDep
+from seadragon.api.deps import AdminDep, CallerDep, parse_body
 from seadragon.errors import InvalidRequest, NotFound
 from seadragon.queue.base import BaseQueueManager, RequestInfo
 
@@ -63,9 +63,9 @@ async def queue_status(request: Request, caller: CallerDep) -> dict[str, Any]:
 @router.post("/clear")
 async def clear_queue(request: Request, admin: AdminDep, band: str | None = None) -> dict[str, Any]:
     """End every queued request (of one band, or all) with a clear error; running ones finish."""
-    if band is None and request.headers.get("content-type", "").startswith("application/json"):
-        body = ClearRequest.model_validate_json(await request.body() or b"{}")
-        band = body.band
+    is_json = request.headers.get("content-type", "").startswith("application/json")
+    if band is None and is_json and (await request.body()).strip():
+        band = (await parse_body(request, ClearRequest)).band
     bands = request.app.state.settings.bands
     if band is not None and band not in bands:
         raise InvalidRequest(f"unknown band {band!r}; bands are {bands}", param="band")
