@@ -20,6 +20,7 @@ from sqlalchemy.engine import make_url
 
 from account_helpers import Accounts, build_settings, client_for, pg_database
 from seadragon.config import Settings
+from seadragon.db.engine import Database
 
 TABLES = ("request_log", "login_failures", "sessions", "api_keys", "users")
 
@@ -69,6 +70,15 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     url: str = request.getfixturevalue("pg_database_url")
     asyncio.run(_truncate(url))
     return url
+
+
+@pytest.fixture
+async def database(make_settings: Callable[..., Settings], db_url: str) -> AsyncIterator[Database]:
+    """A migrated database, on SQLite and on PostgreSQL (see ``db_url``)."""
+    database = Database(make_settings(database_url=db_url))
+    await database.start()
+    yield database
+    await database.close()
 
 
 # The app ------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,14 +18,6 @@ from seadragon.config import Settings
 from seadragon.db.engine import Database, head_revision
 from seadragon.db.request_log import BATCH_ROWS, RequestLogWriter, list_requests
 from seadragon.db.tables import Base, RequestLog, User
-
-
-@pytest.fixture
-async def database(make_settings: Callable[..., Settings], db_url: str) -> AsyncIterator[Database]:
-    database = Database(make_settings(database_url=db_url))
-    await database.start()
-    yield database
-    await database.close()
 
 
 def row(request_id: str, **overrides: Any) -> dict[str, Any]:

@@ -3,14 +3,12 @@ the database (SQLite and PostgreSQL) so that every gateway sees the same failure
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
 
 from seadragon.auth.throttle import LoginThrottle
-from seadragon.config import Settings
 from seadragon.db.engine import Database
 from seadragon.db.tables import LoginFailure
 from seadragon.errors import RateLimited
@@ -25,14 +23,6 @@ class Clock:
 
     def advance(self, seconds: float) -> None:
         self.now += timedelta(seconds=seconds)
-
-
-@pytest.fixture
-async def database(make_settings: Callable[..., Settings], db_url: str) -> AsyncIterator[Database]:
-    database = Database(make_settings(database_url=db_url))
-    await database.start()
-    yield database
-    await database.close()
 
 
 async def fail(database: Database, throttle: LoginThrottle, username: str, client: str) -> None:
