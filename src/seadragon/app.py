@@ -26,6 +26,17 @@ from seadragon.worker.pool import WorkerPool
 
 log = logging.getLogger("seadragon")
 
+#: Every HTTP route of the gateway, by area.
+ROUTERS = (
+    openai.router,
+    queue.router,
+    health.router,
+    auth.router,
+    users.router,
+    keys.router,
+    web.router,
+)
+
 
 def make_queue(settings: Settings) -> BaseQueueManager:
     if settings.queue == "rabbitmq":
@@ -87,15 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     install_error_handlers(app)
-    for router in (
-        openai.router,
-        queue.router,
-        health.router,
-        auth.router,
-        users.router,
-        keys.router,
-        web.router,
-    ):
+    for router in ROUTERS:
         app.include_router(router)
     if settings.cors_origins:
         # Credentials only ever go to origins named one by one, never to "*".

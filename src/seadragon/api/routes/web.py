@@ -8,6 +8,7 @@ Admin-only data is enforced by the API routes, so ``/admin`` itself loads for an
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from fastapi import APIRouter
@@ -18,6 +19,8 @@ from seadragon.errors import NotFound
 router = APIRouter(tags=["web"], include_in_schema=False)
 
 STATIC_DIR = Path(__file__).resolve().parents[2] / "web" / "static"
+#: What a static file's name may be; anything else (a NUL byte, a slash) is simply absent.
+STATIC_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,99}")
 
 CONTENT_SECURITY_POLICY = "; ".join(
     (
@@ -90,6 +93,8 @@ async def admin_page() -> Response:
 @router.get("/static/{name}")
 async def static_file(name: str) -> Response:
     """One file of the flat static directory; nothing outside it, no listing."""
+    if not STATIC_NAME.fullmatch(name):
+        raise NotFound(f"no static file {name!r}")
     path = (STATIC_DIR / name).resolve()
     if (
         path.parent != STATIC_DIR
