@@ -289,7 +289,9 @@ async def test_advertised_workers_define_models(queue_factory: Any) -> None:
     assert queue.models()["n"].slots == 2
     assert sorted(queue.models()["m"].backends) == ["backend-w-one", "backend-w-two"]
     assert {w.id for w in (await queue.status()).workers} >= {"w-one", "w-two"}
+    assert {w.id for w in queue.workers()} == {w.id for w in (await queue.status()).workers}
 
     await queue.withdraw("w-one")
     await wait_until(lambda: "n" not in queue.models())
     assert queue.models()["m"].slots == 3
+    assert "w-one" not in {w.id for w in queue.workers()}

@@ -174,6 +174,10 @@ class BaseQueueManager(ABC):
     def models(self) -> dict[str, ModelInfo]:
         """Models that live workers serve now."""
 
+    @abstractmethod
+    def workers(self) -> list[WorkerInfo]:
+        """The live workers (``status().workers`` without reading the queue's depths)."""
+
     # Worker side
 
     @abstractmethod

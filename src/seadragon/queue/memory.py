@@ -168,6 +168,9 @@ class MemoryQueue(BaseQueueManager):
     def models(self) -> dict[str, ModelInfo]:
         return self._capacity.models()
 
+    def workers(self) -> list[WorkerInfo]:
+        return self._capacity.workers
+
     # Worker side --------------------------------------------------------------------
 
     async def take(self, worker_id: str, models: Iterable[str]) -> Delivery:

@@ -30,7 +30,7 @@ async def _database_ok(request: Request) -> bool:
 async def health(request: Request) -> dict[str, Any]:
     """``healthy`` when the queue is up and at least one backend answers; else ``degraded``."""
     queue: BaseQueueManager = request.app.state.queue
-    status = await queue.status()
+    workers = queue.workers()
     backends = [
         {
             "name": w.backend,
@@ -41,11 +41,11 @@ async def health(request: Request) -> dict[str, Any]:
             "models": w.models,
             "error": w.error,
         }
-        for w in status.workers
+        for w in workers
     ]
-    ollama_connected = any(w.reachable for w in status.workers if w.kind == "ollama")
+    ollama_connected = any(w.reachable for w in workers if w.kind == "ollama")
     rabbitmq_connected = queue.name == "rabbitmq" and queue.connected
-    any_backend = any(w.reachable for w in status.workers)
+    any_backend = any(w.reachable for w in workers)
     healthy = queue.connected and any_backend
     return {
         "status": "healthy" if healthy else "degraded",

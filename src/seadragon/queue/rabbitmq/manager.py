@@ -194,6 +194,9 @@ class RabbitMQQueue(BaseQueueManager):
     def models(self) -> dict[str, ModelInfo]:
         return self.topology.registry.models()
 
+    def workers(self) -> list[WorkerInfo]:
+        return self.topology.registry.workers()
+
     # Worker side ------------------------------------------------------------------
 
     async def take(self, worker_id: str, models: Iterable[str]) -> Delivery:
