@@ -167,11 +167,8 @@ class RabbitMQQueue(BaseQueueManager):
         queued = [t.info() for t in self.book.queued()]
         bands = []
         for band in self.settings.bands:
-            depth = 0
-            for model in self._known_models():
-                # Read now: the copy admission control reuses may be DEPTH_TTL_S old.
-                with contextlib.suppress(*BROKER_ERRORS, QueueUnavailable):
-                    depth += await self.topology.queues.depth(model, band, fresh=True)
+            # Read now: the copy admission control reuses may be DEPTH_TTL_S old.
+            depth = await self.topology.queues.band_depth(self._known_models(), band)
             waits = [r.waited_s for r in queued if r.band == band]
             bands.append(
                 BandStatus(band, depth, self.settings.max_depth(band), max(waits, default=None))
@@ -182,7 +179,7 @@ class RabbitMQQueue(BaseQueueManager):
             bands=bands,
             queued=queued,
             running=[t.info() for t in self.book.running()],
-            workers=self.topology.registry.workers(),
+            workers=self.workers(),
             mean_service_s=self.topology.stats.observed,
             positions_estimated=True,
         )
@@ -220,15 +217,9 @@ class RabbitMQQueue(BaseQueueManager):
 
     async def _purge(self, band: str | None) -> int:
         """Empty the band queues (of one band, or all) of every model known here."""
-        queues = self.topology.queues
         # Bottom band first, so a job promoted while we purge lands in a band not yet purged.
         bands = [band] if band else list(reversed(self.settings.bands))
-        count = 0
-        for b in bands:
-            for model in self._known_models():
-                await queues.ensure(model)
-                count += await queues.purge(model, b)
-        return count
+        return await self.topology.queues.purge_bands(self._known_models(), bands)
 
     async def _cleared_elsewhere(self, band: str | None) -> None:
         # Another gateway may not know every model this one does: purge them too.

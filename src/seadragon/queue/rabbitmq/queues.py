@@ -23,7 +23,7 @@ from aiormq.abc import AbstractChannel
 from seadragon.errors import QueueUnavailable
 from seadragon.queue.base import Job
 from seadragon.queue.rabbitmq.aging import BandChain
-from seadragon.queue.rabbitmq.connection import Connection, underlay
+from seadragon.queue.rabbitmq.connection import BROKER_ERRORS, Connection, underlay
 from seadragon.queue.rabbitmq.exchanges import Exchanges
 
 log = logging.getLogger(__name__)
@@ -231,6 +231,23 @@ class BandQueues:
 
     async def depths(self, model: str, *, fresh: bool = False) -> dict[str, int]:
         return {band: await self.depth(model, band, fresh=fresh) for band in self.chain.bands}
+
+    async def band_depth(self, models: list[str], band: str) -> int:
+        """Ready jobs of ``band`` over ``models``, read now; a queue that fails counts 0."""
+        total = 0
+        for model in models:
+            with contextlib.suppress(*BROKER_ERRORS, QueueUnavailable):
+                total += await self.depth(model, band, fresh=True)
+        return total
+
+    async def purge_bands(self, models: list[str], bands: list[str]) -> int:
+        """Empty the band queues of ``models``, band by band in the order given."""
+        count = 0
+        for band in bands:
+            for model in models:
+                await self.ensure(model)
+                count += await self.purge(model, band)
+        return count
 
     async def purge(self, model: str, band: str) -> int:
         """Drop every ready job of one band queue; the number dropped."""
