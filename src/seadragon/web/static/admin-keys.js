@@ -1,7 +1,7 @@
 // The API keys tab: list (everyone's or one owner's), create (shown once), revoke.
 import { api } from "/static/api.js";
-import { confirmAction, h, when } from "/static/dom.js";
-import { copyShownKey, keyState } from "/static/key-view.js";
+import { h, when } from "/static/dom.js";
+import { copyShownKey, createKey, keyState, revokeKey } from "/static/key-view.js";
 import { badge, listOf, syncRows } from "/static/table.js";
 
 const $ = (id) => document.getElementById(id);
@@ -63,17 +63,9 @@ export class KeysPanel {
     event.preventDefault();
     const form = event.target;
     const name = form.elements.namedItem("name").value.trim();
-    try {
-      const created = await api("POST", "/api/keys", {
-        name, band: form.band.value, user_id: Number(form.user_id.value),
-      });
-      $("new-key-value").textContent = created.key;
-      $("new-key").hidden = false;
-      form.elements.namedItem("name").value = "";
-      this.ctx.flash(`Created key ${name}. Copy it now: it will not be shown again.`);
-    } catch (error) {
-      this.ctx.fail(`Could not create key ${name}: ${error.message}`);
-    }
+    const body = { name, band: form.band.value, user_id: Number(form.user_id.value) };
+    const notes = { flash: this.ctx.flash, fail: this.ctx.fail };
+    if (await createKey(body, notes)) form.elements.namedItem("name").value = "";
     await this.load();
   }
 
@@ -82,15 +74,7 @@ export class KeysPanel {
   }
 
   async revoke(key) {
-    const ok = await confirmAction(
-      `Revoke key ${key.name}? Programs using it get 401 from now on.`, "Revoke");
-    if (!ok) return;
-    try {
-      await api("DELETE", `/api/keys/${key.id}`);
-      this.ctx.flash(`Revoked key ${key.name}.`);
-    } catch (error) {
-      this.ctx.fail(`Could not revoke ${key.name}: ${error.message}`);
-    }
+    await revokeKey(key, this.ctx);
     await this.load();
   }
 }

@@ -1,7 +1,7 @@
 // Your own API keys, for every signed-in user: list, create (shown once), revoke.
 import { api, currentUser, goToLogin, logout } from "/static/api.js";
-import { confirmAction, h, notices, when } from "/static/dom.js";
-import { copyShownKey, keyState } from "/static/key-view.js";
+import { h, notices, when } from "/static/dom.js";
+import { copyShownKey, createKey, keyState, revokeKey } from "/static/key-view.js";
 import { badge, listOf, syncRows } from "/static/table.js";
 
 const $ = (id) => document.getElementById(id);
@@ -36,33 +36,16 @@ async function load() {
 async function create(event) {
   event.preventDefault();
   const form = event.target;
-  const name = form.elements.namedItem("name").value.trim();
-  const body = { name };
+  const body = { name: form.elements.namedItem("name").value.trim() };
   if (form.expires.value) body.expires_in_days = Number(form.expires.value);
-  try {
-    const created = await api("POST", "/api/keys", body);
-    $("new-key-value").textContent = created.key;
-    $("copy-key").textContent = "Copy";
-    $("new-key").hidden = false;
+  if (await createKey(body, { flash, fail, signedOut: goToLogin })) {
     form.elements.namedItem("name").value = "";
-    flash(`Created key ${name}. Copy it now: it will not be shown again.`);
-  } catch (error) {
-    if (error.status === 401) return goToLogin();
-    fail(`Could not create key ${name}: ${error.message}`);
   }
   await load();
 }
 
 async function revoke(key) {
-  const ok = await confirmAction(
-    `Revoke key ${key.name}? Programs using it get 401 from now on.`, "Revoke");
-  if (!ok) return;
-  try {
-    await api("DELETE", `/api/keys/${key.id}`);
-    flash(`Revoked key ${key.name}.`);
-  } catch (error) {
-    fail(`Could not revoke ${key.name}: ${error.message}`);
-  }
+  await revokeKey(key, { flash, fail });
   await load();
 }
 
