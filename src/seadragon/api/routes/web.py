@@ -19,7 +19,8 @@ from seadragon.errors import NotFound
 router = APIRouter(tags=["web"], include_in_schema=False)
 
 STATIC_DIR = Path(__file__).resolve().parents[2] / "web" / "static"
-#: What a static file's name may be; anything else (a NUL byte, a slash) is simply absent.
+#: What a static file's name may be; anything else (a NUL byte, a slash, a leading dot)
+#: is simply absent.
 STATIC_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,99}")
 
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -95,12 +96,7 @@ async def static_file(name: str) -> Response:
     """One file of the flat static directory; nothing outside it, no listing."""
     if not STATIC_NAME.fullmatch(name):
         raise NotFound(f"no static file {name!r}")
-    path = (STATIC_DIR / name).resolve()
-    if (
-        path.parent != STATIC_DIR
-        or name.startswith(".")
-        or path.suffix not in MEDIA_TYPES
-        or not path.is_file()
-    ):
+    path = (STATIC_DIR / name).resolve()  # a link out of the directory fails the next check
+    if path.parent != STATIC_DIR or path.suffix not in MEDIA_TYPES or not path.is_file():
         raise NotFound(f"no static file {name!r}")
     return _file(path)
