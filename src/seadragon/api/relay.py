@@ -16,6 +16,7 @@ from typing import Any
 import anyio
 import orjson
 
+from seadragon.api.assembly import Assembly
 from seadragon.db.request_log import RequestLogWriter
 from seadragon.errors import (
     QueueTimeout,
@@ -194,21 +195,19 @@ class Relay:
 
     async def collect(self) -> dict[str, Any]:
         """Wait for the whole answer and assemble the OpenAI response body."""
-        parts: list[str] = []
-        finish_reason: str | None = None
+        assembly = Assembly()
         result: dict[str, Any] | None = None
         try:
             async for event in self.ticket.events():
                 if isinstance(event, Started):
                     # A later attempt replaces one lost midway (a buffered job): start over.
-                    parts, finish_reason, result = [], None, None
+                    assembly, result = Assembly(), None
                     self.trace.first_token_at = self.trace.completion_tokens = None
                     self._note(event)
                 elif isinstance(event, Chunk):
                     self._note(event)
                     for choice in event.data.get("choices") or ():
-                        parts.append(_piece(choice))
-                        finish_reason = choice.get("finish_reason") or finish_reason
+                        assembly.add(choice)
                 elif isinstance(event, Result):
                     result = event.data
                     usage = result.get("usage") or {}
@@ -229,9 +228,9 @@ class Relay:
         if result is not None:
             result["model"] = self.job.model
             return result
-        return self._assemble("".join(parts), finish_reason or "stop")
+        return self._assemble(assembly)
 
-    def _assemble(self, text: str, finish_reason: str) -> dict[str, Any]:
+    def _assemble(self, assembly: Assembly) -> dict[str, Any]:
         prompt = self.trace.prompt_tokens or 0
         completion = self.trace.completion_tokens or 0
         usage = {
@@ -239,15 +238,18 @@ class Relay:
             "completion_tokens": completion,
             "total_tokens": prompt + completion,
         }
+        finish_reason = assembly.finish_reason or "stop"
+        logprobs = assembly.choice_logprobs()
         if self.job.kind == "chat":
             choice: dict[str, Any] = {
                 "index": 0,
-                "message": {"role": "assistant", "content": text},
+                "message": assembly.message(),
                 "finish_reason": finish_reason,
-                "logprobs": None,
+                "logprobs": logprobs,
             }
             obj = "chat.completion"
         else:
+            text = "".join(assembly.text)
             choice = {"index": 0, "text": text, "finish_reason": finish_reason, "logprobs": None}
             obj = "text_completion"
         return {
@@ -258,10 +260,3 @@ class Relay:
             "choices": [choice],
             "usage": usage,
         }
-
-
-def _piece(choice: dict[str, Any]) -> str:
-    delta = choice.get("delta")
-    if isinstance(delta, dict):
-        return str(delta.get("content") or "")
-    return str(choice.get("text") or "")
