@@ -1,6 +1,6 @@
 """The OpenAI-compatible surface under ``/v1`` (and the original ``/api/chat/completions``).
 
-Lifecycle: authenticate → validate → resolve band → enqueue → relay.
+Lifecycle (``docs/architecture.md``): authenticate → validate → resolve band → enqueue → relay.
 Everything that can be refused is refused before the job is queued, with a real 4xx,
 even for ``stream: true``.
 """
@@ -18,9 +18,10 @@ from pydantic import BaseModel
 
 from seadragon.api.deps import CallerDep, parse_body
 from seadragon.api.disconnect import EventStreamResponse, unless_disconnected
-from seadragon.api.relay import Relay, Trace
+from seadragon.api.relay import Relay
 from seadragon.auth.caller import Caller
 from seadragon.auth.priority import resolve_band
+from seadragon.db.trace import Trace
 from seadragon.errors import Conflict, InvalidRequest, ModelNotFound, SeadragonError
 from seadragon.queue.base import BaseQueueManager, Job, Ticket
 from seadragon.wire import ChatRequest, CompletionRequest, EmbeddingRequest
@@ -133,7 +134,6 @@ async def _run(
         and body.stream_options.include_usage
     )
     relay = Relay(
-        state.queue,
         state.request_log,
         accepted.job,
         accepted.ticket,

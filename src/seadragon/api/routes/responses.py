@@ -13,9 +13,10 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
+from seadragon.api.answer import position_comment
 from seadragon.api.deps import CallerDep, parse_body
 from seadragon.api.disconnect import EventStreamResponse, unless_disconnected
-from seadragon.api.relay import Relay, position_comment
+from seadragon.api.relay import NO_ANSWER, Relay
 from seadragon.api.responses_events import EventStream, response_object
 from seadragon.api.routes.openai import body_schema, enqueue
 from seadragon.errors import NotFound, UpstreamError
@@ -31,36 +32,36 @@ class ResponsesRelay(Relay):
     def __init__(self, *args: Any, request: ResponsesRequest, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.request = request
-        self.response_id = "resp_" + self.job.id
+        self.response_id = "resp_" + self.answer.job.id
 
     async def stream(self) -> AsyncIterator[bytes]:
-        events = EventStream(self.request, self.response_id)
+        trace, events = self.trace, EventStream(self.request, self.response_id)
         try:
             yield position_comment(self.ticket.position)
             for piece in events.start():
                 yield piece
             async for event in self.ticket.events():
                 if isinstance(event, Position):
-                    if self.trace.started_at is None:
+                    if trace.started_at is None:
                         yield position_comment(event)
                 elif isinstance(event, Started):
-                    self._note(event)
+                    trace.started(event.backend, event.band)
                 elif isinstance(event, Chunk):
-                    self._note(event)
+                    trace.output(event.data)
                     for piece in events.chunk(event.data):
                         yield piece
                 elif isinstance(event, Failed):
-                    self._finish(event.error, event.error.status)
+                    trace.finish(self.log, event.error, event.error.status)
                     yield events.failed(event.error.to_dict())
                     return
                 elif isinstance(event, End):
-                    self._finish(None, 200)
+                    trace.finish(self.log, None, 200)
                     for piece in events.finish():
                         yield piece
                     return
-            self._finish(UpstreamError("the queue ended the request without an answer"), 502)
+            trace.finish(self.log, UpstreamError(NO_ANSWER), 502)
         finally:
-            if not self._ended:
+            if not trace.finished:
                 await self.abandon()
 
 
@@ -72,7 +73,6 @@ async def create_response(request: Request, caller: CallerDep) -> Response:
     accepted = await enqueue(request, caller, "chat", chat, chat.backend_body())
     state = request.app.state
     relay = ResponsesRelay(
-        state.queue,
         state.request_log,
         accepted.job,
         accepted.ticket,
