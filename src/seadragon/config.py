@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.1", "::1"])
     #: Largest inline image (decoded bytes) a request may carry; the body limit caps it too.
     max_image_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    #: Hosts whose http(s) image URLs the gateway fetches itself (none: remote URLs are 400).
+    image_fetch_hosts: list[str] = Field(default_factory=list)
+    image_fetch_timeout_s: float = Field(default=5.0, gt=0, le=60)
 
     # Auth
     session_ttl_s: int = Field(default=12 * 3600, ge=60)

@@ -114,7 +114,7 @@ def check_image(url: Any, param: str, max_bytes: int) -> None:
         raise InvalidRequest(f"{param} must be a string", param=param)
     if url.startswith(("http://", "https://")):
         raise InvalidRequest(
-            "remote image URLs are not fetched by this gateway; send the image inline as a "
+            "remote image URLs are not fetched from this host; send the image inline as a "
             "data: URL (data:image/png;base64,...)",
             param=param,
         )
