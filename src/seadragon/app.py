@@ -15,7 +15,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from seadragon.api.errors import install_error_handlers
 from seadragon.api.guard import RequestGuard
-from seadragon.api.routes import auth, health, keys, openai, queue, users, web
+from seadragon.api.routes import auth, health, keys, openai, queue, responses, users, web
 from seadragon.auth.service import AuthService
 from seadragon.backends.registry import start_backends
 from seadragon.config import Settings, get_settings
@@ -29,6 +29,7 @@ log = logging.getLogger("seadragon")
 #: Every HTTP route of the gateway, by area.
 ROUTERS = (
     openai.router,
+    responses.router,
     queue.router,
     health.router,
     auth.router,

@@ -73,6 +73,8 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     #: Reverse proxies whose X-Forwarded-For / -Proto are believed (addresses, networks, "*").
     trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.1", "::1"])
+    #: Largest inline image (decoded bytes) a request may carry; the body limit caps it too.
+    max_image_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
 
     # Auth
     session_ttl_s: int = Field(default=12 * 3600, ge=60)

@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from seadragon.api.assembly import Assembly
 from seadragon.queue.base import Job, Position
 
 _ID_PREFIX = {"chat": "chatcmpl-", "completion": "cmpl-"}
@@ -33,8 +34,7 @@ class Answer:
 
     job: Job
     created: int = field(default_factory=lambda: int(time.time()))
-    parts: list[str] = field(default_factory=list)
-    finish_reason: str | None = None
+    assembly: Assembly = field(default_factory=Assembly)
     #: A whole response a backend sent as is (embeddings).
     result: dict[str, Any] | None = None
 
@@ -51,12 +51,11 @@ class Answer:
 
     def restart(self) -> None:
         """Forget what an attempt lost midway contributed."""
-        self.parts, self.finish_reason, self.result = [], None, None
+        self.assembly, self.result = Assembly(), None
 
     def add(self, data: dict[str, Any]) -> None:
         for choice in data.get("choices") or ():
-            self.parts.append(_piece(choice))
-            self.finish_reason = choice.get("finish_reason") or self.finish_reason
+            self.assembly.add(choice)
 
     def body(self, prompt_tokens: int | None, completion_tokens: int | None) -> dict[str, Any]:
         """The whole OpenAI response."""
@@ -70,16 +69,18 @@ class Answer:
             "completion_tokens": completion,
             "total_tokens": prompt + completion,
         }
-        text, finish_reason = "".join(self.parts), self.finish_reason or "stop"
+        assembly = self.assembly
+        finish_reason = assembly.finish_reason or "stop"
         if self.job.kind == "chat":
             choice: dict[str, Any] = {
                 "index": 0,
-                "message": {"role": "assistant", "content": text},
+                "message": assembly.message(),
                 "finish_reason": finish_reason,
-                "logprobs": None,
+                "logprobs": assembly.choice_logprobs(),
             }
             obj = "chat.completion"
         else:
+            text = "".join(assembly.text)
             choice = {"index": 0, "text": text, "finish_reason": finish_reason, "logprobs": None}
             obj = "text_completion"
         return {
@@ -90,10 +91,3 @@ class Answer:
             "choices": [choice],
             "usage": usage,
         }
-
-
-def _piece(choice: dict[str, Any]) -> str:
-    delta = choice.get("delta")
-    if isinstance(delta, dict):
-        return str(delta.get("content") or "")
-    return str(choice.get("text") or "")
