@@ -6,6 +6,7 @@ request_log), made at start-up and closed at shutdown in reverse order.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -21,6 +22,7 @@ from seadragon.backends.registry import start_backends
 from seadragon.config import Settings, get_settings
 from seadragon.db.engine import Database
 from seadragon.db.request_log import RequestLogWriter
+from seadragon.queue.availability import ModelAvailability
 from seadragon.queue.base import BaseQueueManager
 from seadragon.worker.pool import WorkerPool
 
@@ -69,6 +71,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await queue_manager.start()
         stack.push_async_callback(queue_manager.close)
         app.state.queue = queue_manager
+        availability = ModelAvailability(settings.model_down_window_s)
+        watcher = asyncio.create_task(availability.watch(queue_manager.workers))
+        stack.callback(watcher.cancel)
+        app.state.availability = availability
 
         app.state.workers = None
         if settings.embedded_workers:
