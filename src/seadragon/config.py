@@ -111,6 +111,8 @@ class Settings(BaseSettings):
     local_model_slots: int = Field(default=1, ge=1, le=16)
     model_refresh_s: float = Field(default=30.0, gt=0)
     model_options: dict[str, ModelOptions] = Field(default_factory=dict)
+    #: The model a new web chat starts with (when served); unset: the most used one.
+    default_model: str | None = None
 
     @field_validator("bands")
     @classmethod
