@@ -100,6 +100,11 @@ def position_comment(position: Position) -> bytes:
     return f": queue position={position.ahead} eta_s={position.eta_s:.1f}\n\n".encode()
 
 
+def started_comment(started: Started) -> bytes:
+    """Which band the request was taken from (after aging); the web chat shows it."""
+    return f": started band={started.band}\n\n".encode()
+
+
 class Relay:
     """Relays one ticket's events to its caller, then logs it once."""
 
@@ -171,6 +176,7 @@ class Relay:
                         yield position_comment(event)
                 elif isinstance(event, Started):
                     self._note(event)
+                    yield started_comment(event)
                 elif isinstance(event, Chunk):
                     self._note(event)
                     usage_only = event.data.get("usage") and not event.data.get("choices")
