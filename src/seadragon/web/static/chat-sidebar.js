@@ -58,7 +58,7 @@ export class Sidebar {
       "aria-label": `Rename ${title}` }, "✎");
     rename.addEventListener("click", () => this.rename(conversation, li));
     const remove = h("button", { class: "icon", type: "button", title: "Delete",
-      "aria-label": `Delete ${title}` }, "🗑");
+      "aria-label": `Delete ${title}` }, "×");
     remove.addEventListener("click", () => this.remove(conversation));
     const li = h("li", { "data-id": conversation.id }, open, rename, remove);
     return li;
