@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
@@ -16,8 +17,20 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from seadragon.api.errors import install_error_handlers
 from seadragon.api.guard import RequestGuard
-from seadragon.api.routes import auth, health, keys, openai, queue, responses, users, web
+from seadragon.api.routes import (
+    auth,
+    conversations,
+    health,
+    keys,
+    openai,
+    queue,
+    responses,
+    setup,
+    users,
+    web,
+)
 from seadragon.auth.service import AuthService
+from seadragon.auth.setup import issue_token, setup_url
 from seadragon.backends.registry import start_backends
 from seadragon.config import Settings, get_settings
 from seadragon.db.engine import Database
@@ -37,8 +50,25 @@ ROUTERS = (
     auth.router,
     users.router,
     keys.router,
+    conversations.router,
+    setup.router,
     web.router,
 )
+
+
+async def announce_setup(settings: Settings, database: Database) -> None:
+    """On a database without users, print the one-time link that makes the first admin."""
+    token = await issue_token(database)
+    if token is None:
+        return
+    url = setup_url(settings.host, settings.port, token)
+    # Printed, not logged: it must reach whoever started the server, whatever the log
+    # configuration, and no log file should keep it.
+    sys.stderr.write(
+        "\n  Seadragon has no users yet. Create the first administrator here (the link works"
+        f"\n  once, for the next hour):\n\n    {url}\n\n"
+    )
+    sys.stderr.flush()
 
 
 def make_queue(settings: Settings) -> BaseQueueManager:
@@ -61,6 +91,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.database = database
         app.state.auth = AuthService(settings, database)
         stack.push_async_callback(app.state.auth.aclose)
+        await announce_setup(settings, database)
 
         writer = RequestLogWriter(database)
         await writer.start()

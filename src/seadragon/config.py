@@ -115,6 +115,8 @@ class Settings(BaseSettings):
     model_options: dict[str, ModelOptions] = Field(default_factory=dict)
     #: A model served within this window whose backends are all down now is a 503, not a 404.
     model_down_window_s: float = Field(default=600.0, ge=0)
+    #: The model a new web chat starts with (when served); unset: the most used one.
+    default_model: str | None = None
 
     @field_validator("bands")
     @classmethod

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from seadragon.api.assembly import Assembly
-from seadragon.queue.base import Job, Position
+from seadragon.queue.base import Job, Position, Started
 
 _ID_PREFIX = {"chat": "chatcmpl-", "completion": "cmpl-"}
 
@@ -26,6 +26,11 @@ def sse(data: dict[str, Any]) -> bytes:
 def position_comment(position: Position) -> bytes:
     """An SSE comment line, which OpenAI SDKs ignore, telling the caller where it waits."""
     return f": queue position={position.ahead} eta_s={position.eta_s:.1f}\n\n".encode()
+
+
+def started_comment(started: Started) -> bytes:
+    """Which band the request was taken from (after aging); the web chat shows it."""
+    return f": started band={started.band}\n\n".encode()
 
 
 @dataclass
