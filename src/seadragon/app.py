@@ -15,7 +15,19 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from seadragon.api.errors import install_error_handlers
 from seadragon.api.guard import RequestGuard
-from seadragon.api.routes import auth, health, keys, openai, queue, users, web
+from seadragon.api.ollama_surface import OllamaSurface
+from seadragon.api.routes import (
+    auth,
+    health,
+    keys,
+    ollama,
+    ollama_admin,
+    ollama_meta,
+    openai,
+    queue,
+    users,
+    web,
+)
 from seadragon.auth.service import AuthService
 from seadragon.backends.registry import start_backends
 from seadragon.config import Settings, get_settings
@@ -29,6 +41,9 @@ log = logging.getLogger("seadragon")
 #: Every HTTP route of the gateway, by area.
 ROUTERS = (
     openai.router,
+    ollama.router,
+    ollama_meta.router,
+    ollama_admin.router,
     queue.router,
     health.router,
     auth.router,
@@ -122,6 +137,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_body_bytes=settings.max_body_bytes,
         max_json_depth=settings.max_json_depth,
     )
+    app.add_middleware(OllamaSurface)  # outermost: it reshapes the guard's errors too
     return app
 
 

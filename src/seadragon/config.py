@@ -111,6 +111,8 @@ class Settings(BaseSettings):
     local_model_slots: int = Field(default=1, ge=1, le=16)
     model_refresh_s: float = Field(default=30.0, gt=0)
     model_options: dict[str, ModelOptions] = Field(default_factory=dict)
+    #: Registry hosts besides Ollama's own that admins may pull from and push to (``hf.co``).
+    model_registries: list[str] = Field(default_factory=list)
 
     @field_validator("bands")
     @classmethod

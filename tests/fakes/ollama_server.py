@@ -1,4 +1,9 @@
-"""A fake Ollama speaking its native API: /api/tags, /api/chat, /api/generate, /api/embed.
+"""A fake Ollama speaking its native API: /api/tags, /api/chat, /api/generate, /api/embed,
+and model management (``tests.fakes.ollama_models``).
+
+Chat honours the request's features as a model would: with ``tools`` and a user turn last
+it calls the first tool (arguments ``{"city": "Paris"}``); with ``format`` it answers a
+JSON object (``{"answer": …}``); with ``think`` it streams a ``thinking`` piece first.
 
 Run as a process: ``python -m tests.fakes.ollama_server --port 11500 --models llama3:latest``.
 """
@@ -28,6 +33,7 @@ from . import (
     plan,
 )
 from .command import serve_main
+from .ollama_models import ModelManagement, details, digest_of
 
 CREATED_AT = "2025-01-01T00:00:00.000000Z"
 
@@ -51,7 +57,7 @@ def _final(model: str, p: Plan, prompt_tokens: int, produced: int) -> dict[str, 
     }
 
 
-class FakeOllama(FakeServer):
+class FakeOllama(ModelManagement, FakeServer):
     """In-process fake Ollama; ``with FakeOllama(models=[...]) as fake: fake.url``."""
 
     def routes(self) -> list[Route]:
@@ -62,6 +68,7 @@ class FakeOllama(FakeServer):
             Route("/api/chat", self.chat, methods=["POST"]),
             Route("/api/generate", self.generate, methods=["POST"]),
             Route("/api/embed", self.embed, methods=["POST"]),
+            *self.model_routes(),
         ]
 
     async def root(self, request: Request) -> Response:
@@ -78,8 +85,8 @@ class FakeOllama(FakeServer):
                 "model": name,
                 "modified_at": CREATED_AT,
                 "size": 1000,
-                "digest": "0" * 64,
-                "details": {"format": "gguf", "family": "fake", "parameter_size": "1M"},
+                "digest": digest_of(name)[7:],
+                "details": details(),
             }
             for name in self.config.models
         ]
@@ -108,12 +115,40 @@ class FakeOllama(FakeServer):
             self.finish(record)
             return problem
         words = sum(len(str(m.get("content", "")).split()) for m in body["messages"])
+        self.loaded.add(self.resolve(body["model"]) or body["model"])
+        if body.get("tools") and body["messages"][-1].get("role") == "user":
+            return self._tool_call(record, body, words)
 
         def line(text: str) -> dict[str, Any]:
-            message = {"role": "assistant", "content": text}
+            message: dict[str, Any] = {"role": "assistant", "content": text}
+            if text and body.get("format"):
+                message["content"] = orjson.dumps({"answer": text}).decode()
+            if text.startswith("tok0") and body.get("think"):
+                message["thinking"] = "thinking about it"
             return {"model": body["model"], "created_at": CREATED_AT, "message": message}
 
         return await self._respond(request, record, body, words, line)
+
+    def _tool_call(self, record: Recorded, body: dict[str, Any], words: int) -> Response:
+        name = body["tools"][0]["function"]["name"]
+        call = {"function": {"name": name, "arguments": {"city": "Paris"}}}
+        lines = [
+            {"model": body["model"], "created_at": CREATED_AT,
+             "message": {"role": "assistant", "content": "", "tool_calls": [call]}, "done": False},
+            {"model": body["model"], "created_at": CREATED_AT,
+             "message": {"role": "assistant", "content": ""}}
+            | _final(body["model"], plan(self.config, body["model"], None), words, 1),
+        ]  # fmt: skip
+
+        async def produce(disconnected: asyncio.Event) -> AsyncIterator[bytes]:
+            for item in lines:
+                yield orjson.dumps(item) + b"\n"
+
+        if body.get("stream", True):
+            return RecordingStream(produce, "application/x-ndjson", self, record)
+        self.finish(record)
+        lines[1]["message"] = lines[0]["message"]
+        return json_response(lines[1])
 
     async def generate(self, request: Request) -> Response:
         body = orjson.loads(await request.body() or b"null")
@@ -122,7 +157,20 @@ class FakeOllama(FakeServer):
         if problem is not None:
             self.finish(record)
             return problem
+        if not body.get("prompt") and not body.get("images"):
+            self.finish(record)
+            reason = self.load_or_unload(body["model"], body.get("keep_alive"))
+            return json_response(
+                {
+                    "model": body["model"],
+                    "created_at": CREATED_AT,
+                    "response": "",
+                    "done": True,
+                    "done_reason": reason,
+                }
+            )
         words = len(str(body.get("prompt", "")).split())
+        self.loaded.add(self.resolve(body["model"]) or body["model"])
 
         def line(text: str) -> dict[str, Any]:
             return {"model": body["model"], "created_at": CREATED_AT, "response": text}
