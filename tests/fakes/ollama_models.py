@@ -72,9 +72,10 @@ class ModelManagement(FakeServer):
                 return name
         return None
 
-    async def _body(self, request: Request) -> dict[str, Any]:
+    async def _body(self, request: Request, record: bool = True) -> dict[str, Any]:
         body = orjson.loads(await request.body() or b"{}")
-        self.begin(request, body, count=False)
+        if record:  # streamed answers record themselves, counted while they run
+            self.begin(request, body, count=False)
         return body if isinstance(body, dict) else {}
 
     async def ps(self, request: Request) -> Response:
@@ -143,7 +144,7 @@ class ModelManagement(FakeServer):
         yield {"status": "success"}
 
     async def pull(self, request: Request) -> Response:
-        body = await self._body(request)
+        body = await self._body(request, record=False)
         name = str(body.get("model") or body.get("name") or "")
         if ":" not in name.rsplit("/", 1)[-1]:
             name += ":latest"
@@ -169,7 +170,7 @@ class ModelManagement(FakeServer):
         return _error(500, last["error"]) if "error" in last else json_response(last)
 
     async def push(self, request: Request) -> Response:
-        body = await self._body(request)
+        body = await self._body(request, record=False)
         name = self.resolve(str(body.get("model") or ""))
         if name is None:
             return _error(404, "model not found")
@@ -182,7 +183,7 @@ class ModelManagement(FakeServer):
         return await self._stream(request, body, lines())
 
     async def create(self, request: Request) -> Response:
-        body = await self._body(request)
+        body = await self._body(request, record=False)
         source = body.get("from")
         if source is not None and self.resolve(str(source)) is None:
             return _error(404, f"model '{source}' not found")

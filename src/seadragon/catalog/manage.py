@@ -81,9 +81,7 @@ async def progress(
             with contextlib.suppress(asyncio.CancelledError):
                 await task
     if failures:
-        raise UpstreamError(
-            "; ".join(f"{name}: {message}" for name, message in sorted(failures.items()))
-        )
+        raise UpstreamError("; ".join(message for _, message in sorted(failures.items())))
     yield {"status": "success"}
 
 
