@@ -21,6 +21,7 @@ from pydantic import (
     StrictStr,
 )
 
+from seadragon.errors import InvalidRequest
 from seadragon.wire import ModelName, Text
 
 #: Options a request may set; the first group also has a standard OpenAI field.
@@ -42,21 +43,26 @@ _DURATION = re.compile(r"^-?\d+(\.\d+)?(ns|us|Âµs|ms|s|m|h)?(\d+(\.\d+)?(ns|us|Â
 
 
 def _options(value: dict[str, Any]) -> dict[str, Any]:
+    # InvalidRequest, not ValueError: pydantic lets it through, so the error names the key.
     for key, item in value.items():
+        field = f"options.{key}"
         if item is None:
             continue
         if key in OPERATOR_OPTIONS:
-            raise ValueError(f"{key} is set by the operator (per-model defaults), not by a request")
+            raise InvalidRequest(
+                f"{field} is set by the operator (per-model defaults), not by a request",
+                param=field,
+            )
         if key not in SAMPLING_OPTIONS | OLLAMA_ONLY_OPTIONS:
-            raise ValueError(f"unknown option {key!r}")
+            raise InvalidRequest(f"{field} is not an Ollama option", param=field)
         if key == "stop":
             if not isinstance(item, list) or not all(isinstance(s, str) for s in item):
-                raise ValueError("stop must be a list of strings")
+                raise InvalidRequest(f"{field} must be a list of strings", param=field)
         elif key == "penalize_newline":
             if not isinstance(item, bool):
-                raise ValueError(f"{key} must be a boolean")
+                raise InvalidRequest(f"{field} must be a boolean", param=field)
         elif isinstance(item, bool) or not isinstance(item, int | float):
-            raise ValueError(f"{key} must be a number")
+            raise InvalidRequest(f"{field} must be a number", param=field)
     return value
 
 
