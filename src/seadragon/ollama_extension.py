@@ -15,7 +15,7 @@ from seadragon.errors import InvalidRequest
 
 OLLAMA_EXTENSION = "ollama"
 #: Fields of the extension an Ollama backend copies into its request as they are.
-TOP_LEVEL = ("keep_alive", "raw", "template", "system", "context", "truncate")
+TOP_LEVEL = ("keep_alive", "template", "context", "system", "raw", "truncate")
 
 
 def extension_of(body: dict[str, Any]) -> dict[str, Any]:

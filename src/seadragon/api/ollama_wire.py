@@ -124,6 +124,8 @@ class NativeChat(_Native):
     format: Format | None = None
     tools: Annotated[list[dict[str, Any]], Field(max_length=128)] | None = None
     think: Think | None = None
+    # Refused rather than dropped: no backend path returns token log-probabilities yet.
+    logprobs: Literal[False] | None = None
 
 
 class NativeGenerate(_Native):
@@ -137,6 +139,7 @@ class NativeGenerate(_Native):
     stream: StrictBool = True
     format: Format | None = None
     think: Think | None = None
+    logprobs: Literal[False] | None = None
 
 
 class NativeEmbed(_Native):
