@@ -17,11 +17,15 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from seadragon.api.errors import install_error_handlers
 from seadragon.api.guard import RequestGuard
+from seadragon.api.ollama_surface import OllamaSurface
 from seadragon.api.routes import (
     auth,
     conversations,
     health,
     keys,
+    ollama,
+    ollama_admin,
+    ollama_meta,
     openai,
     queue,
     responses,
@@ -45,6 +49,9 @@ log = logging.getLogger("seadragon")
 ROUTERS = (
     openai.router,
     responses.router,
+    ollama.router,
+    ollama_meta.router,
+    ollama_admin.router,
     queue.router,
     health.router,
     auth.router,
@@ -160,6 +167,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_body_bytes=settings.max_body_bytes,
         max_json_depth=settings.max_json_depth,
     )
+    app.add_middleware(OllamaSurface)  # outermost: it reshapes the guard's errors too
     return app
 
 

@@ -117,6 +117,8 @@ class Settings(BaseSettings):
     model_down_window_s: float = Field(default=600.0, ge=0)
     #: The model a new web chat starts with (when served); unset: the most used one.
     default_model: str | None = None
+    #: Registry hosts besides Ollama's own that admins may pull from and push to (``hf.co``).
+    model_registries: list[str] = Field(default_factory=list)
 
     @field_validator("bands")
     @classmethod
