@@ -116,6 +116,12 @@ class Settings(BaseSettings):
     local_model_slots: int = Field(default=1, ge=1, le=16)
     model_refresh_s: float = Field(default=30.0, gt=0)
     model_options: dict[str, ModelOptions] = Field(default_factory=dict)
+    #: A model served within this window whose backends are all down now is a 503, not a 404.
+    model_down_window_s: float = Field(default=600.0, ge=0)
+    #: The model a new web chat starts with (when served); unset: the most used one.
+    default_model: str | None = None
+    #: Registry hosts besides Ollama's own that admins may pull from and push to (``hf.co``).
+    model_registries: list[str] = Field(default_factory=list)
 
     @field_validator("bands")
     @classmethod

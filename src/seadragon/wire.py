@@ -36,6 +36,8 @@ from seadragon.wire_chat import (
 _SEGMENT = r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}"
 MODEL_NAME = re.compile(rf"^(?!.*\.\.){_SEGMENT}(/{_SEGMENT})?$")
 MAX_TOKENS_LIMIT = 131_072
+#: Backends hold a seed in 64 bits; a larger one fails there, after queueing.
+INT64 = 2**63
 
 Number = StrictFloat | StrictInt
 
@@ -54,6 +56,8 @@ def _model_name(value: str) -> str:
 
 Text = Annotated[StrictStr, AfterValidator(_no_nul)]
 ModelName = Annotated[StrictStr, AfterValidator(_model_name)]
+#: Embedding backends refuse an empty input.
+NonEmptyText = Annotated[Text, Field(min_length=1)]
 
 
 class _Request(BaseModel):
@@ -67,7 +71,7 @@ class _Request(BaseModel):
     stream: StrictBool = False
     stream_options: StreamOptions | None = None
     stop: StrictStr | Annotated[list[StrictStr], Field(max_length=4)] | None = None
-    seed: StrictInt | None = None
+    seed: Annotated[StrictInt, Field(ge=-INT64, lt=INT64)] | None = None
     presence_penalty: Annotated[Number, Field(ge=-2, le=2)] | None = None
     frequency_penalty: Annotated[Number, Field(ge=-2, le=2)] | None = None
     user: Annotated[StrictStr, Field(max_length=256)] | None = None
@@ -89,7 +93,7 @@ class Message(BaseModel):
     role: Literal["system", "developer", "user", "assistant", "tool"]
     # Parts stay loose here: ``check_chat`` names the exact part that is wrong.
     content: Text | list[dict[str, Any]] | None = None
-    name: Annotated[StrictStr, Field(max_length=64)] | None = None
+    name: Annotated[Text, Field(max_length=64)] | None = None
     tool_calls: Annotated[list[ToolCall], Field(max_length=MAX_TOOLS)] | None = None
     tool_call_id: Annotated[StrictStr, Field(min_length=1, max_length=256)] | None = None
     #: An assistant's earlier thinking, as Seadragon returns it (Ollama reads it back).
@@ -187,7 +191,7 @@ class EmbeddingRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     model: ModelName
-    input: Text | Annotated[list[Text], Field(min_length=1, max_length=2048)]
+    input: NonEmptyText | Annotated[list[NonEmptyText], Field(min_length=1, max_length=2048)]
     encoding_format: Literal["float", "base64"] = "float"
     user: Annotated[StrictStr, Field(max_length=256)] | None = None
     service_tier: Literal["auto", "default", "flex"] | None = None

@@ -19,11 +19,12 @@ from pydantic import BaseModel
 from seadragon.api.deps import CallerDep, parse_body
 from seadragon.api.disconnect import EventStreamResponse, unless_disconnected
 from seadragon.api.images import chat_slots, inline_remote_images
+from seadragon.api.model_check import require_model
 from seadragon.api.relay import Relay
 from seadragon.auth.caller import Caller
 from seadragon.auth.priority import resolve_band
 from seadragon.db.trace import Trace
-from seadragon.errors import Conflict, InvalidRequest, ModelNotFound, SeadragonError
+from seadragon.errors import Conflict, InvalidRequest, SeadragonError
 from seadragon.queue.base import BaseQueueManager, Job, Ticket
 from seadragon.wire import ChatRequest, CompletionRequest, EmbeddingRequest
 
@@ -44,13 +45,6 @@ def request_id_of(request: Request) -> str:
             param="X-Request-Id",
         )
     return given
-
-
-def _check_model(queue: BaseQueueManager, model: str) -> None:
-    if model not in queue.models():
-        raise ModelNotFound(
-            f"The model '{model}' does not exist or no backend serves it now", param="model"
-        )
 
 
 def body_schema(model: type[BaseModel]) -> dict[str, Any]:
@@ -92,7 +86,7 @@ async def enqueue(
     queue: BaseQueueManager = state.queue
     request_id = request_id_of(request)
     request.state.request_id = request_id
-    _check_model(queue, body.model)
+    require_model(request, body.model)
     band = resolve_band(
         caller,
         state.settings.bands,
@@ -183,6 +177,6 @@ async def list_models(request: Request, caller: CallerDep) -> dict[str, Any]:
 
 @router.get("/v1/models/{model:path}")
 async def get_model(model: str, request: Request, caller: CallerDep) -> dict[str, Any]:
-    """One model, or 404 ``model_not_found``."""
-    _check_model(request.app.state.queue, model)
+    """One model, 404 ``model_not_found``, or 503 while every backend serving it is down."""
+    require_model(request, model)
     return {"id": model, "object": "model", "created": 0, "owned_by": "seadragon"}
