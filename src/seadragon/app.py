@@ -15,12 +15,15 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from seadragon.api.errors import install_error_handlers
 from seadragon.api.guard import RequestGuard
-from seadragon.api.routes import auth, health, keys, openai, queue, users, web
+from seadragon.api.routes import auth, health, keys, metrics, openai, queue, users, web
+from seadragon.api.scope import ScopeContext
 from seadragon.auth.service import AuthService
 from seadragon.backends.registry import start_backends
 from seadragon.config import Settings, get_settings
 from seadragon.db.engine import Database
 from seadragon.db.request_log import RequestLogWriter
+from seadragon.logs import request_line
+from seadragon.metrics import Metrics
 from seadragon.queue.base import BaseQueueManager
 from seadragon.worker.pool import WorkerPool
 
@@ -35,6 +38,7 @@ ROUTERS = (
     users.router,
     keys.router,
     web.router,
+    metrics.router,
 )
 
 
@@ -59,7 +63,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.auth = AuthService(settings, database)
         stack.push_async_callback(app.state.auth.aclose)
 
-        writer = RequestLogWriter(database)
+        app.state.metrics = registry = Metrics(settings.bands)
+        writer = RequestLogWriter(database, observers=(registry.observe_request, request_line))
         await writer.start()
         stack.push_async_callback(writer.close)
         app.state.request_log = writer
@@ -77,6 +82,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             await pool.start()
             stack.push_async_callback(pool.close)
             app.state.workers = pool
+            registry.watch_workers(lambda: [worker.info() for worker in pool.workers])
         log.info(
             "Seadragon listening on http://%s:%d (queue=%s)",
             settings.host,
@@ -122,6 +128,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_body_bytes=settings.max_body_bytes,
         max_json_depth=settings.max_json_depth,
     )
+    app.add_middleware(ScopeContext)
     return app
 
 
