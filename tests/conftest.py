@@ -22,7 +22,16 @@ from account_helpers import Accounts, build_settings, client_for, pg_database
 from seadragon.config import Settings
 from seadragon.db.engine import Database
 
-TABLES = ("request_log", "login_failures", "sessions", "api_keys", "users")
+TABLES = (
+    "request_log",
+    "login_failures",
+    "sessions",
+    "limit_leases",
+    "limit_counters",
+    "limits",
+    "api_keys",
+    "users",
+)
 
 
 # Settings -----------------------------------------------------------------------------
