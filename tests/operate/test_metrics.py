@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 from typing import Any
 
 import httpx
@@ -117,3 +119,23 @@ async def test_metrics_after_traffic(gateway_factory: Any) -> None:
     text = by_token.text
     for secret in ("alice", "carol", gateway.keys["alice"]):
         assert secret not in text
+
+
+def test_the_grafana_dashboard_reads_only_metrics_seadragon_exports() -> None:
+    from pathlib import Path
+
+    from seadragon.metrics import Metrics
+
+    registry = Metrics(["high", "normal", "low"])
+    registry.watch_workers(list)
+    exported = {family.name for family in registry.registry.collect()}
+    dashboard = json.loads(
+        (Path(__file__).parents[2] / "docs" / "grafana-seadragon.json").read_text()
+    )
+    used = {
+        re.sub(r"_(total|bucket|count|sum)$", "", name)
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for name in re.findall(r"seadragon_[a-z_]+", target["expr"])
+    }
+    assert len(used) >= 10 and used <= exported, used - exported
