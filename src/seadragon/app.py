@@ -15,13 +15,24 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from seadragon.api.errors import install_error_handlers
 from seadragon.api.guard import RequestGuard
-from seadragon.api.routes import auth, health, keys, metrics, openai, queue, users, web
+from seadragon.api.routes import (
+    auth,
+    health,
+    keys,
+    metrics,
+    openai,
+    queue,
+    requests,
+    users,
+    web,
+)
 from seadragon.api.scope import ScopeContext
 from seadragon.auth.service import AuthService
 from seadragon.backends.registry import start_backends
 from seadragon.config import Settings, get_settings
 from seadragon.db.engine import Database
 from seadragon.db.request_log import RequestLogWriter
+from seadragon.db.retention import RequestLogRetention
 from seadragon.logs import request_line
 from seadragon.metrics import Metrics
 from seadragon.queue.base import BaseQueueManager
@@ -39,6 +50,7 @@ ROUTERS = (
     keys.router,
     web.router,
     metrics.router,
+    requests.router,
 )
 
 
@@ -68,6 +80,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await writer.start()
         stack.push_async_callback(writer.close)
         app.state.request_log = writer
+        retention = RequestLogRetention(database, settings.request_log_retention_days)
+        await retention.start()
+        stack.push_async_callback(retention.close)
 
         queue_manager = make_queue(settings)
         await queue_manager.start()

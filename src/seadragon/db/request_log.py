@@ -35,13 +35,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterable, MutableMapping, Sequence
+from collections.abc import Callable, Iterable, MutableMapping
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import String, insert, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import String, insert
 
 from seadragon.db.engine import Database
 from seadragon.db.tables import RequestLog
@@ -186,23 +185,3 @@ class RequestLogWriter:
                 await self._task
             self._task = None
         await self.flush()
-
-
-async def list_requests(
-    session: AsyncSession,
-    *,
-    user_id: int | None = None,
-    request_id: str | None = None,
-    limit: int = 100,
-    before_id: int | None = None,
-) -> Sequence[RequestLog]:
-    """Newest first; ``before_id`` pages backwards."""
-    query = select(RequestLog).order_by(RequestLog.id.desc()).limit(max(1, min(limit, 1000)))
-    if user_id is not None:
-        query = query.where(RequestLog.user_id == user_id)
-    if request_id is not None:
-        query = query.where(RequestLog.request_id == request_id)
-    if before_id is not None:
-        query = query.where(RequestLog.id < before_id)
-    result = await session.execute(query)
-    return result.scalars().all()
