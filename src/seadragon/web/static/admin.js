@@ -2,6 +2,7 @@
 import { api, currentUser, goToLogin, logout } from "/static/api.js";
 import { KeysPanel } from "/static/admin-keys.js";
 import { QueuePanel } from "/static/admin-queue.js";
+import { RequestsPanel } from "/static/admin-requests.js";
 import { UsersPanel } from "/static/admin-users.js";
 import { notices } from "/static/dom.js";
 
@@ -29,6 +30,7 @@ async function bands() {
 let queue;
 let users;
 let keys;
+let requests;
 
 function selectTab(name) {
   for (const tab of document.querySelectorAll(".tab")) {
@@ -40,6 +42,7 @@ function selectTab(name) {
   $("admin-error").hidden = true;
   if (name === "users") users.load();
   if (name === "keys") keys.load();
+  if (name === "requests") requests.load();
   history.replaceState(null, "", `#${name}`);
 }
 
@@ -69,12 +72,14 @@ async function start() {
   const ctx = { me, flash, fail, denied, userName, bands, signedOut: goToLogin };
   queue = new QueuePanel(ctx);
   keys = new KeysPanel(ctx);
+  requests = new RequestsPanel(ctx);
   users = new UsersPanel({
     ...ctx,
     usersChanged(list) {
       names.clear();
       for (const u of list) names.set(u.id, u.name);
       keys.setUsers(list);
+      requests.setUsers(list);
     },
   });
   users.show(userList);
@@ -83,7 +88,7 @@ async function start() {
     tab.addEventListener("click", () => selectTab(tab.dataset.tab));
   }
   const wanted = location.hash.slice(1);
-  selectTab(["queue", "users", "keys"].includes(wanted) ? wanted : "queue");
+  selectTab(["queue", "users", "keys", "requests"].includes(wanted) ? wanted : "queue");
   queue.start();
 }
 
