@@ -23,6 +23,7 @@ from seadragon.api.routes import (
     openai,
     queue,
     requests,
+    usage,
     users,
     web,
 )
@@ -51,6 +52,7 @@ ROUTERS = (
     web.router,
     metrics.router,
     requests.router,
+    usage.router,
 )
 
 
