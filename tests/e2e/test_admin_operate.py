@@ -10,7 +10,7 @@ import httpx
 import pytest
 from playwright.async_api import expect
 
-from .conftest import ADMIN, Gateway, sign_in
+from .conftest import ADMIN, USER, Gateway, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -63,3 +63,37 @@ async def test_requests_tab_filters_and_exports(gateway: Gateway, new_tab: Any) 
     await form.get_by_role("button", name="Apply").click()
     await expect(rows).to_have_count(0)
     await expect(page.locator("#requests-empty")).to_be_visible()
+
+
+async def test_usage_tab_draws_charts(gateway: Gateway, new_tab: Any) -> None:
+    await traffic(gateway)
+    tab = await new_tab()
+    page = tab.page
+    await sign_in(page, gateway.url, ADMIN, then="/admin")
+    await page.get_by_role("tab", name="Usage").click()
+    bars = page.locator("#chart-tokens svg rect.bar")
+    await expect(bars).to_have_count(2)  # today: fake-model and scripted (the error had none)
+    await expect(page.locator("#chart-tokens .legend")).to_contain_text("fake-model")
+    await expect(page.locator("#chart-tokens .legend")).to_contain_text("scripted")
+    title = await bars.first.locator("title").text_content()
+    assert title is not None and "fake-model" in title
+    await expect(page.locator("#chart-wait-hour svg circle.point")).to_have_count(1)
+    await expect(page.locator("#chart-wait-day svg circle.point")).to_have_count(1)
+    rows = page.locator("#usage tbody tr")
+    await expect(rows).to_have_count(3)
+    fake_row = rows.filter(has_text="fake-model")
+    await expect(fake_row.locator("td").nth(3)).to_have_text("2")
+
+
+async def test_keys_page_shows_only_your_own_usage(gateway: Gateway, new_tab: Any) -> None:
+    await traffic(gateway)  # all of it the admin's
+    tab = await new_tab()
+    await sign_in(tab.page, gateway.url, USER, then="/keys")
+    await expect(tab.page.locator("#my-usage-empty")).to_be_visible()
+    await expect(tab.page.locator("#my-chart-tokens svg")).to_be_visible()
+    await expect(tab.page.locator("#my-chart-tokens svg rect.bar")).to_have_count(0)
+
+    mine = await new_tab()
+    await sign_in(mine.page, gateway.url, ADMIN, then="/keys")
+    await expect(mine.page.locator("#my-chart-tokens svg rect.bar")).to_have_count(2)
+    await expect(mine.page.locator("#my-usage tbody tr")).to_have_count(3)

@@ -3,6 +3,7 @@ import { api, currentUser, goToLogin, logout } from "/static/api.js";
 import { KeysPanel } from "/static/admin-keys.js";
 import { QueuePanel } from "/static/admin-queue.js";
 import { RequestsPanel } from "/static/admin-requests.js";
+import { UsagePanel } from "/static/admin-usage.js";
 import { UsersPanel } from "/static/admin-users.js";
 import { notices } from "/static/dom.js";
 
@@ -31,6 +32,7 @@ let queue;
 let users;
 let keys;
 let requests;
+let usage;
 
 function selectTab(name) {
   for (const tab of document.querySelectorAll(".tab")) {
@@ -43,6 +45,7 @@ function selectTab(name) {
   if (name === "users") users.load();
   if (name === "keys") keys.load();
   if (name === "requests") requests.load();
+  if (name === "usage") usage.load();
   history.replaceState(null, "", `#${name}`);
 }
 
@@ -73,6 +76,7 @@ async function start() {
   queue = new QueuePanel(ctx);
   keys = new KeysPanel(ctx);
   requests = new RequestsPanel(ctx);
+  usage = new UsagePanel(ctx);
   users = new UsersPanel({
     ...ctx,
     usersChanged(list) {
@@ -88,7 +92,7 @@ async function start() {
     tab.addEventListener("click", () => selectTab(tab.dataset.tab));
   }
   const wanted = location.hash.slice(1);
-  selectTab(["queue", "users", "keys", "requests"].includes(wanted) ? wanted : "queue");
+  selectTab(["queue", "users", "keys", "requests", "usage"].includes(wanted) ? wanted : "queue");
   queue.start();
 }
 
