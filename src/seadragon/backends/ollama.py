@@ -13,9 +13,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-import orjson
-
-from seadragon.backends.http import HTTPBackend, Lines, short_message
+from seadragon.backends.http import HTTPBackend, Lines
 from seadragon.backends.ollama_messages import ollama_format, ollama_message, openai_tool_calls
 from seadragon.backends.openai import embeddings_response
 from seadragon.config import BackendConfig, ModelOptions
@@ -88,9 +86,9 @@ class OllamaBackend(HTTPBackend):
         async with self._stream("/api/chat", payload, str(body.get("model"))) as resp:
             yield chunk({"role": "assistant", "content": ""})
             async for raw in Lines(resp.content):
-                line = self._parse_line(raw)
-                if line is None:
+                if not raw.strip():
                     continue
+                line = self._stream_object(raw, "line")
                 message = line.get("message") or {}
                 if message.get("content"):
                     yield chunk({"content": message["content"]})
@@ -134,9 +132,9 @@ class OllamaBackend(HTTPBackend):
             if body.get("echo"):
                 yield chunk(prompt)
             async for raw in Lines(resp.content):
-                line = self._parse_line(raw)
-                if line is None:
+                if not raw.strip():
                     continue
+                line = self._stream_object(raw, "line")
                 if line.get("response"):
                     yield chunk(line["response"])
                 if line.get("done"):
@@ -197,20 +195,6 @@ class OllamaBackend(HTTPBackend):
         if defaults is not None and defaults.keep_alive is not None:
             payload["keep_alive"] = defaults.keep_alive
         return payload
-
-    def _parse_line(self, raw: str) -> dict[str, Any] | None:
-        if not raw.strip():
-            return None
-        try:
-            line = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            raise UpstreamError(f"backend {self.name!r} sent a malformed line") from None
-        if not isinstance(line, dict):
-            raise UpstreamError(f"backend {self.name!r} sent a malformed line")
-        if "error" in line:
-            message = short_message(str(line["error"]))
-            raise UpstreamError(f"backend {self.name!r} failed mid-stream: {message}")
-        return line
 
 
 def _head(prefix: str, kind: str, body: dict[str, Any]) -> dict[str, Any]:

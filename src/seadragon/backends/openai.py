@@ -12,8 +12,6 @@ import struct
 from collections.abc import AsyncIterator
 from typing import Any
 
-import orjson
-
 from seadragon.backends.http import (
     HTTPBackend,
     Lines,
@@ -140,7 +138,7 @@ class OpenAIBackend(HTTPBackend):
                     # connection alive for the next request.
                     finished = True
                     continue
-                chunk = self._parse_chunk(data)
+                chunk = self._stream_object(data, "event")
                 last = chunk
                 usage_seen = usage_seen or bool(chunk.get("usage"))
                 for choice in chunk.get("choices") or ():
@@ -156,15 +154,3 @@ class OpenAIBackend(HTTPBackend):
             if usage is not None:
                 keep = ("id", "object", "created", "model")
                 yield {**{k: last[k] for k in keep if k in last}, "choices": [], "usage": usage}
-
-    def _parse_chunk(self, data: str) -> dict[str, Any]:
-        try:
-            chunk = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            raise UpstreamError(f"backend {self.name!r} sent a malformed event") from None
-        if not isinstance(chunk, dict):
-            raise UpstreamError(f"backend {self.name!r} sent a malformed event")
-        if "error" in chunk:
-            message = upstream_message(orjson.dumps(chunk))
-            raise UpstreamError(f"backend {self.name!r} failed mid-stream: {message}")
-        return chunk

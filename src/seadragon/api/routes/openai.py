@@ -1,6 +1,6 @@
 """The OpenAI-compatible surface under ``/v1`` (and the original ``/api/chat/completions``).
 
-Lifecycle (DESIGN §3): authenticate → validate → resolve band → enqueue → relay.
+Lifecycle (``docs/architecture.md``): authenticate → validate → resolve band → enqueue → relay.
 Everything that can be refused is refused before the job is queued, with a real 4xx,
 even for ``stream: true``.
 """
@@ -17,9 +17,10 @@ from pydantic import BaseModel
 
 from seadragon.api.deps import CallerDep, parse_body
 from seadragon.api.disconnect import EventStreamResponse, unless_disconnected
-from seadragon.api.relay import Relay, Trace
+from seadragon.api.relay import Relay
 from seadragon.auth.caller import Caller
 from seadragon.auth.priority import resolve_band
+from seadragon.db.trace import Trace
 from seadragon.errors import Conflict, InvalidRequest, ModelNotFound, SeadragonError
 from seadragon.queue.base import BaseQueueManager, Job
 from seadragon.wire import ChatRequest, CompletionRequest, EmbeddingRequest
@@ -108,7 +109,7 @@ async def _run(
         and body.stream_options is not None
         and body.stream_options.include_usage
     )
-    relay = Relay(queue, state.request_log, job, ticket, stream=stream, include_usage=include_usage)
+    relay = Relay(state.request_log, job, ticket, stream=stream, include_usage=include_usage)
     headers = {"X-Request-Id": request_id, "X-Seadragon-Band": band}
     if stream:
         return EventStreamResponse(relay.stream(), headers={**headers, "Cache-Control": "no-cache"})
