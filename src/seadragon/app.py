@@ -19,6 +19,7 @@ from seadragon.api.routes import (
     auth,
     health,
     keys,
+    limits,
     metrics,
     openai,
     queue,
@@ -34,6 +35,10 @@ from seadragon.config import Settings, get_settings
 from seadragon.db.engine import Database
 from seadragon.db.request_log import RequestLogWriter
 from seadragon.db.retention import RequestLogRetention
+from seadragon.limits.queue import LimitedQueue
+from seadragon.limits.service import Limiter
+from seadragon.limits.store import LimitStore, MemoryLimitStore
+from seadragon.limits.store_db import DatabaseLimitStore
 from seadragon.logs import request_line
 from seadragon.metrics import Metrics
 from seadragon.queue.base import BaseQueueManager
@@ -53,6 +58,7 @@ ROUTERS = (
     metrics.router,
     requests.router,
     usage.router,
+    limits.router,
 )
 
 
@@ -66,6 +72,16 @@ def make_queue(settings: Settings) -> BaseQueueManager:
     return MemoryQueue(settings)
 
 
+def make_limiter(settings: Settings, database: Database) -> Limiter:
+    store: LimitStore
+    if settings.shared_limits:
+        lease_s = settings.max_queue_wait_s + settings.request_timeout_s + 60
+        store = DatabaseLimitStore(database, lease_s)
+    else:
+        store = MemoryLimitStore()
+    return Limiter(database, store, settings.key_cache_ttl_s)
+
+
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
@@ -77,8 +93,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.auth = AuthService(settings, database)
         stack.push_async_callback(app.state.auth.aclose)
 
+        app.state.limits = limiter = make_limiter(settings, database)
+        stack.push_async_callback(limiter.close)
+
         app.state.metrics = registry = Metrics(settings.bands)
-        writer = RequestLogWriter(database, observers=(registry.observe_request, request_line))
+        observers = (registry.observe_request, request_line, limiter.finished)
+        writer = RequestLogWriter(database, observers=observers)
         await writer.start()
         stack.push_async_callback(writer.close)
         app.state.request_log = writer
@@ -89,7 +109,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         queue_manager = make_queue(settings)
         await queue_manager.start()
         stack.push_async_callback(queue_manager.close)
-        app.state.queue = queue_manager
+        app.state.queue = LimitedQueue(queue_manager, limiter)
 
         app.state.workers = None
         if settings.embedded_workers:

@@ -40,8 +40,8 @@ def _utc(value: datetime | None) -> datetime | None:
 def request_filter(
     request: Request,
     caller: UserDep,
-    user_id: Annotated[int | None, Query(ge=1)] = None,
-    key_id: Annotated[int | None, Query(ge=1)] = None,
+    user_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+    key_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
     model: Annotated[str | None, Query(min_length=1, max_length=255)] = None,
     band: Annotated[str | None, Query(min_length=1, max_length=32)] = None,
     status: Status | None = None,
@@ -83,7 +83,7 @@ async def requests_page(
     where: FilterDep,
     database: DatabaseDep,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
-    before: Annotated[int | None, Query(ge=1)] = None,
+    before: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
 ) -> dict[str, Any]:
     """Request-log rows, newest first; ``next_before`` pages on (``null`` at the end)."""
     async with database.session() as session:
