@@ -13,6 +13,7 @@ import typer
 
 from seadragon.cli_accounts import keys_app, users_app
 from seadragon.cli_console import database_label, fail, out, run, settings_or_exit
+from seadragon.cli_limits import limits_app
 from seadragon.db.engine import Database, head_revision
 from seadragon.errors import ConfigError
 
@@ -27,6 +28,7 @@ db_app = typer.Typer(help="Inspect and migrate the database.", no_args_is_help=T
 app.add_typer(users_app, name="users")
 app.add_typer(keys_app, name="keys")
 app.add_typer(db_app, name="db")
+app.add_typer(limits_app, name="limits")
 
 
 # serve ------------------------------------------------------------------------------
