@@ -97,3 +97,33 @@ async def test_keys_page_shows_only_your_own_usage(gateway: Gateway, new_tab: An
     await sign_in(mine.page, gateway.url, ADMIN, then="/keys")
     await expect(mine.page.locator("#my-chart-tokens svg rect.bar")).to_have_count(2)
     await expect(mine.page.locator("#my-usage tbody tr")).to_have_count(3)
+
+
+async def test_limits_tab_sets_a_limit_the_gateway_enforces(gateway: Gateway, new_tab: Any) -> None:
+    tab = await new_tab()
+    page = tab.page
+    await sign_in(page, gateway.url, ADMIN, then="/admin")
+    await page.get_by_role("tab", name="Limits").click()
+    form = page.locator("#limit-form")
+    await form.locator("select[name=user_id]").select_option(label=ADMIN[0])
+    await form.get_by_label("Models (comma-separated)").fill("fake-model")
+    await form.get_by_label("At once").fill("100000")
+    await form.get_by_role("button", name="Save limits").click()
+    await expect(page.locator("#admin-error")).to_contain_text("concurrent_requests")
+    await form.get_by_label("At once").fill("3")
+    await form.get_by_role("button", name="Save limits").click()
+    rows = page.locator("#limits tbody tr")
+    await expect(rows).to_have_count(1)
+    await expect(rows.first).to_contain_text(f"user {ADMIN[0]}")
+    await expect(rows.first).to_contain_text("fake-model")
+
+    headers = {"Authorization": f"Bearer {gateway.api_key}"}
+    body = {"model": "scripted", "messages": [{"role": "user", "content": "hi"}]}
+    async with httpx.AsyncClient(base_url=gateway.url, timeout=30, headers=headers) as http:
+        refused = await http.post("/v1/chat/completions", json=body)
+        assert refused.status_code == 403 and refused.json()["error"]["code"] == "model_not_allowed"
+
+        await rows.first.get_by_role("button", name="Remove").click()
+        await page.locator("dialog#confirm").get_by_role("button", name="Remove").click()
+        await expect(rows).to_have_count(0)
+        assert (await http.post("/v1/chat/completions", json=body)).status_code == 200

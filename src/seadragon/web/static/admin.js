@@ -1,6 +1,7 @@
 // The admin panel: checks the server grants admin data, then runs the three tabs.
 import { api, currentUser, goToLogin, logout } from "/static/api.js";
 import { KeysPanel } from "/static/admin-keys.js";
+import { LimitsPanel } from "/static/admin-limits.js";
 import { QueuePanel } from "/static/admin-queue.js";
 import { RequestsPanel } from "/static/admin-requests.js";
 import { UsagePanel } from "/static/admin-usage.js";
@@ -33,6 +34,7 @@ let users;
 let keys;
 let requests;
 let usage;
+let limits;
 
 function selectTab(name) {
   for (const tab of document.querySelectorAll(".tab")) {
@@ -46,6 +48,7 @@ function selectTab(name) {
   if (name === "keys") keys.load();
   if (name === "requests") requests.load();
   if (name === "usage") usage.load();
+  if (name === "limits") limits.load();
   history.replaceState(null, "", `#${name}`);
 }
 
@@ -77,6 +80,7 @@ async function start() {
   keys = new KeysPanel(ctx);
   requests = new RequestsPanel(ctx);
   usage = new UsagePanel(ctx);
+  limits = new LimitsPanel(ctx);
   users = new UsersPanel({
     ...ctx,
     usersChanged(list) {
@@ -84,6 +88,7 @@ async function start() {
       for (const u of list) names.set(u.id, u.name);
       keys.setUsers(list);
       requests.setUsers(list);
+      limits.setUsers(list);
     },
   });
   users.show(userList);
@@ -92,7 +97,7 @@ async function start() {
     tab.addEventListener("click", () => selectTab(tab.dataset.tab));
   }
   const wanted = location.hash.slice(1);
-  selectTab(["queue", "users", "keys", "requests", "usage"].includes(wanted) ? wanted : "queue");
+  selectTab(["queue", "users", "keys", "requests", "usage", "limits"].includes(wanted) ? wanted : "queue");
   queue.start();
 }
 
