@@ -97,7 +97,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         stack.push_async_callback(limiter.close)
 
         app.state.metrics = registry = Metrics(settings.bands)
-        observers = (registry.observe_request, request_line, limiter.finished)
+        observers = [request_line, limiter.finished]
+        if settings.metrics_enabled:
+            observers.insert(0, registry.observe_request)
         writer = RequestLogWriter(database, observers=observers)
         await writer.start()
         stack.push_async_callback(writer.close)

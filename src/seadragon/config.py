@@ -75,6 +75,8 @@ class Settings(BaseSettings):
     trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.1", "::1"])
     #: Log lines (one per finished request included) as text or one JSON object each.
     log_format: Literal["text", "json"] = "text"
+    #: Count requests for Prometheus (``/metrics`` answers 404 when off).
+    metrics_enabled: bool = True
     #: Bearer token Prometheus may present at /metrics instead of an admin key.
     metrics_token: str = ""
     #: Where ``seadragon worker`` serves its own /metrics (port 0: no listener).

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from seadragon.api.deps import get_caller
-from seadragon.errors import PermissionDenied
+from seadragon.errors import NotFound, PermissionDenied
 from seadragon.metrics import CONTENT_TYPE, Metrics
 from seadragon.queue.base import BaseQueueManager
 
@@ -34,6 +34,8 @@ def metrics_token_matches(authorization: str | None, token: str) -> bool:
 async def metrics(request: Request) -> Response:
     """The Prometheus text exposition of this process."""
     state = request.app.state
+    if not state.settings.metrics_enabled:
+        raise NotFound("metrics are turned off (SEADRAGON_METRICS_ENABLED)")
     authorization = request.headers.get("authorization")
     if not metrics_token_matches(authorization, state.settings.metrics_token):
         caller = await get_caller(request)
