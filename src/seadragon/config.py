@@ -75,6 +75,17 @@ class Settings(BaseSettings):
     trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.1", "::1"])
     #: Largest inline image (decoded bytes) a request may carry; the body limit caps it too.
     max_image_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    #: Log lines (one per finished request included) as text or one JSON object each.
+    log_format: Literal["text", "json"] = "text"
+    #: Count requests for Prometheus (``/metrics`` answers 404 when off).
+    metrics_enabled: bool = True
+    #: Bearer token Prometheus may present at /metrics instead of an admin key.
+    metrics_token: str = ""
+    #: Where ``seadragon worker`` serves its own /metrics (port 0: no listener).
+    worker_metrics_host: str = "127.0.0.1"
+    worker_metrics_port: int = Field(default=9464, ge=0, le=65535)
+    #: Request-log rows older than this are removed in the background (0: keep forever).
+    request_log_retention_days: int = Field(default=90, ge=0, le=36500)
 
     # Auth
     session_ttl_s: int = Field(default=12 * 3600, ge=60)
@@ -83,6 +94,9 @@ class Settings(BaseSettings):
     login_max_failures: int = Field(default=5, ge=1)
     login_window_s: int = Field(default=300, ge=1)
     allow_anonymous: bool = False
+    #: Where limit counters live: auto = in this process with the memory queue (one
+    #: gateway), in the database with RabbitMQ (every gateway shares them).
+    limits_store: Literal["auto", "memory", "database"] = "auto"
 
     # Queue
     queue: Literal["memory", "rabbitmq"] = "memory"
@@ -190,6 +204,12 @@ class Settings(BaseSettings):
         if self.serve_workers == "auto":
             return self.queue == "memory"
         return self.serve_workers == "on"
+
+    @property
+    def shared_limits(self) -> bool:
+        if self.limits_store == "auto":
+            return self.queue == "rabbitmq"
+        return self.limits_store == "database"
 
     def aging_interval(self, band: str) -> float:
         return self.aging_intervals.get(band, self.aging_interval_s)
