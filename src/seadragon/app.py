@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from seadragon.api.errors import install_error_handlers
-from seadragon.api.guard import RequestGuard
+from seadragon.api.guard import GuardLimits, RequestGuard
 from seadragon.api.routes import auth, health, keys, openai, queue, users, web
 from seadragon.auth.service import AuthService
 from seadragon.backends.registry import start_backends
@@ -123,11 +123,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ],
             expose_headers=["X-Request-Id", "Retry-After", "X-Seadragon-Band"],
         )
-    app.add_middleware(
-        RequestGuard,
+    limits = GuardLimits(
         max_body_bytes=settings.max_body_bytes,
         max_json_depth=settings.max_json_depth,
+        max_headers=settings.max_headers,
+        body_timeout_s=settings.body_timeout_s,
     )
+    app.add_middleware(RequestGuard, limits=limits)
     return app
 
 

@@ -40,8 +40,7 @@ def serve(
     """Run the gateway (HTTP API, web UI and, by default, the workers)."""
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     settings = settings_or_exit(**overrides)
-    import uvicorn
-
+    from seadragon import server as gateway
     from seadragon.app import create_app
     from seadragon.auth.sessions import load_secret
 
@@ -49,11 +48,9 @@ def serve(
         load_secret(settings)  # a bad secret should stop start-up, not the first login
     except ConfigError as exc:
         raise fail(exc.message, 2) from None
-    uvicorn.run(
+    gateway.serve(
         create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
+        settings,
         proxy_headers=True,
         forwarded_allow_ips=settings.trusted_proxies,
     )

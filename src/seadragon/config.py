@@ -73,6 +73,11 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     #: Reverse proxies whose X-Forwarded-For / -Proto are believed (addresses, networks, "*").
     trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.1", "::1"])
+    #: Limits and deadlines on what a client sends, before any route reads it.
+    max_header_bytes: int = Field(default=16 * 1024, ge=1024)
+    max_headers: int = Field(default=100, ge=10)
+    header_timeout_s: float = Field(default=10.0, gt=0)
+    body_timeout_s: float = Field(default=30.0, gt=0)
 
     # Auth
     session_ttl_s: int = Field(default=12 * 3600, ge=60)

@@ -1,19 +1,27 @@
-"""Body size and JSON depth caps, enforced before any route sees the request.
+"""Header, body size, body deadline and JSON depth checks before any route runs.
 
 A pure ASGI middleware (not ``BaseHTTPMiddleware``), so streaming responses and
-client-disconnect detection pass through untouched. Bodies are buffered only up to
-``max_body_bytes``; a larger one is refused with 413 without reading the rest.
+client-disconnect detection pass through untouched. Any request with more than
+``max_headers`` headers is refused with 431. For an unsafe method, in order:
+
+1. a declared ``Content-Length`` over ``max_body_bytes``: 413 at once;
+2. the body must arrive within ``body_timeout_s`` (408);
+3. JSON nested deeper than ``max_json_depth``: 400.
+
+A body refused before it was read whole is discarded as it arrives, never held; the
+server's own deadline (``header_timeout_s``) bounds how long that may take.
 """
 
 from __future__ import annotations
 
-import json
+import asyncio
 import re
-from typing import Any
+from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from seadragon.api.errors import error_body
+from seadragon.api.errors import error_response
+from seadragon.errors import InvalidRequest, PayloadTooLarge, SeadragonError
 
 _UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 
@@ -37,50 +45,98 @@ def json_depth_exceeds(body: bytes, limit: int) -> bool:
     return False
 
 
-class RequestGuard:
-    """Refuses oversized (413) and too deeply nested JSON (400) request bodies."""
+@dataclass(frozen=True)
+class GuardLimits:
+    max_body_bytes: int
+    max_json_depth: int
+    max_headers: int = 100
+    body_timeout_s: float = 30.0
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int, max_json_depth: int) -> None:
+
+class HeadersTooLarge(InvalidRequest):
+    status = 431
+    code = "headers_too_large"
+
+
+class BodyTimeout(InvalidRequest):
+    status = 408
+    code = "request_timeout"
+
+
+class RequestGuard:
+    """Refuses what must not reach a route, cheaply and before the body where it can."""
+
+    def __init__(self, app: ASGIApp, limits: GuardLimits) -> None:
         self.app = app
-        self.max_body_bytes = max_body_bytes
-        self.max_json_depth = max_json_depth
+        self.limits = limits
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in _UNSAFE:
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if len(scope["headers"]) > self.limits.max_headers:
+            error = HeadersTooLarge(f"more than {self.limits.max_headers} request headers")
+            await _refuse(scope, receive, send, error)
+            return
+        if scope["method"] not in _UNSAFE:
+            await self.app(scope, receive, send)
+            return
+        try:
+            body = await self._admit(scope, receive)
+        except SeadragonError as error:
+            await _refuse(scope, receive, send, error)
+            return
+        if body is not None:
+            await self.app(scope, _replay(body, receive), send)
+
+    async def _admit(self, scope: Scope, receive: Receive) -> bytes | None:
+        """The body, once every check before the route passed; None if the client left."""
         headers = dict(scope["headers"])
-        declared = headers.get(b"content-length")
+        declared = _declared_length(headers.get(b"content-length"))
         if declared is not None:
-            try:
-                too_big = int(declared) > self.max_body_bytes
-            except ValueError:
-                await _reject(send, 400, "invalid Content-Length header", "invalid_request_error")
-                return
-            if too_big:
-                await _too_large(send, self.max_body_bytes)
-                return
+            _check_size(declared, self.limits.max_body_bytes)
+        body = await self._read(receive, self.limits.max_body_bytes)
+        depth = self.limits.max_json_depth
+        if (
+            body
+            and b"json" in headers.get(b"content-type", b"")
+            and json_depth_exceeds(body, depth)
+        ):
+            raise InvalidRequest(f"JSON nesting is deeper than {depth} levels")
+        return body
+
+    async def _read(self, receive: Receive, limit: int) -> bytes | None:
+        """The whole body within the deadline; None if the client left."""
         chunks: list[bytes] = []
         size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_body_bytes:
-                await _too_large(send, self.max_body_bytes)
-                return
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
-        content_type = headers.get(b"content-type", b"")
-        if b"json" in content_type and json_depth_exceeds(body, self.max_json_depth):
-            message_text = f"JSON nesting is deeper than {self.max_json_depth} levels"
-            await _reject(send, 400, message_text, "invalid_request_error")
-            return
-        await self.app(scope, _replay(body, receive), send)
+        try:
+            async with asyncio.timeout(self.limits.body_timeout_s):
+                while True:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        return None
+                    chunk = message.get("body", b"")
+                    size += len(chunk)
+                    _check_size(size, limit)
+                    chunks.append(chunk)
+                    if not message.get("more_body", False):
+                        return b"".join(chunks)
+        except TimeoutError:
+            timeout = self.limits.body_timeout_s
+            raise BodyTimeout(f"the request body did not arrive within {timeout:g} s") from None
+
+
+def _declared_length(value: bytes | None) -> int | None:
+    if value is None:
+        return None
+    if not value.isdigit():
+        raise InvalidRequest("invalid Content-Length header")
+    return int(value)
+
+
+def _check_size(size: int, limit: int) -> None:
+    if size > limit:
+        raise PayloadTooLarge(f"request body is larger than {limit} bytes")
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:
@@ -97,29 +153,8 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
-async def _too_large(send: Send, limit: int) -> None:
-    await _reject(
-        send,
-        413,
-        f"request body is larger than {limit} bytes",
-        "invalid_request_error",
-        code="payload_too_large",
-    )
-
-
-async def _reject(
-    send: Send, status: int, message: str, type_: str, code: str | None = None
-) -> None:
-    payload: dict[str, Any] = error_body(message, type_, None, code)
-    data = json.dumps(payload).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(data)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": data})
+async def _refuse(scope: Scope, receive: Receive, send: Send, error: SeadragonError) -> None:
+    response = error_response(error)
+    if isinstance(error, BodyTimeout):
+        response.headers["connection"] = "close"
+    await response(scope, receive, send)
