@@ -127,6 +127,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_body_bytes=settings.max_body_bytes,
         max_json_depth=settings.max_json_depth,
         max_headers=settings.max_headers,
+        max_public_body_bytes=settings.max_public_body_bytes,
+        max_inflight_body_bytes=settings.max_inflight_body_bytes,
         body_timeout_s=settings.body_timeout_s,
     )
     app.add_middleware(RequestGuard, limits=limits)
