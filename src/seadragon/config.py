@@ -80,6 +80,8 @@ class Settings(BaseSettings):
     body_timeout_s: float = Field(default=30.0, gt=0)
     max_public_body_bytes: int = Field(default=64 * 1024, ge=1024)
     max_inflight_body_bytes: int = Field(default=256 * 1024 * 1024, ge=1024)
+    #: On SIGTERM: queued requests get 503 at once, running ones this long to finish.
+    shutdown_grace_s: float = Field(default=10.0, gt=0)
 
     # Auth
     session_ttl_s: int = Field(default=12 * 3600, ge=60)

@@ -1,15 +1,20 @@
-"""How ``seadragon serve`` runs the gateway in uvicorn: HTTP limits and deadlines.
+"""How ``seadragon serve`` runs the gateway in uvicorn: HTTP limits, deadlines, shutdown.
 
 - The request head (request line and headers) must arrive within ``header_timeout_s``
   of the connection opening or of the previous response ending, and be at most
   ``max_header_bytes``: a slow or endless head is cut, so idle sockets cannot pile up.
   Bodies have their own deadline in the request guard (``body_timeout_s``).
+- On SIGTERM or SIGINT, queued requests are answered 503 at once and new ones refused;
+  running requests get ``shutdown_grace_s`` to finish, and whatever still runs then is
+  ended with a 503 so the process exits within the grace.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import math
+import socket
 from typing import Any
 
 import h11
@@ -18,6 +23,10 @@ from fastapi import FastAPI
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from seadragon.config import Settings
+from seadragon.queue.base import BaseQueueManager
+
+#: Time kept at the end of the grace for the 503s of requests still running to go out.
+ANSWER_MARGIN_S = 1.0
 
 
 def _error_bytes(status: int, reason: str, message: str, code: str) -> bytes:
@@ -134,8 +143,37 @@ def protocol_for(settings: Settings) -> type[H11Protocol]:
     )
 
 
+class GatewayServer(uvicorn.Server):
+    """A uvicorn server whose shutdown is bounded by ``shutdown_grace_s``."""
+
+    def __init__(self, config: uvicorn.Config, app: FastAPI, grace_s: float) -> None:
+        super().__init__(config)
+        self.app = app
+        self.grace_s = grace_s
+        self._ending: set[asyncio.Task[None]] = set()
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        queue: BaseQueueManager | None = getattr(self.app.state, "queue", None)
+        timer: asyncio.TimerHandle | None = None
+        if queue is not None:
+            await queue.stop_accepting()
+            loop = asyncio.get_running_loop()
+            margin = min(ANSWER_MARGIN_S, self.grace_s / 2)
+            timer = loop.call_later(self.grace_s - margin, self._end_running, queue)
+        try:
+            await super().shutdown(sockets)
+        finally:
+            if timer is not None:
+                timer.cancel()
+
+    def _end_running(self, queue: BaseQueueManager) -> None:
+        task = asyncio.create_task(queue.close())
+        self._ending.add(task)
+        task.add_done_callback(self._ending.discard)
+
+
 def serve(app: FastAPI, settings: Settings, **options: Any) -> None:
-    """Run ``app`` until SIGTERM/SIGINT, with the limits of ``settings``."""
+    """Run ``app`` until SIGTERM/SIGINT, with the limits and the grace of ``settings``."""
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -143,6 +181,7 @@ def serve(app: FastAPI, settings: Settings, **options: Any) -> None:
         log_level=settings.log_level,
         http=protocol_for(settings),
         h11_max_incomplete_event_size=settings.max_header_bytes,
+        timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_s),
         **options,
     )
-    uvicorn.Server(config).run()
+    GatewayServer(config, app, settings.shutdown_grace_s).run()
