@@ -82,6 +82,8 @@ class Settings(BaseSettings):
     max_inflight_body_bytes: int = Field(default=256 * 1024 * 1024, ge=1024)
     #: On SIGTERM: queued requests get 503 at once, running ones this long to finish.
     shutdown_grace_s: float = Field(default=10.0, gt=0)
+    #: Largest inline image (decoded bytes) a request may carry; the body limit caps it too.
+    max_image_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
 
     # Auth
     session_ttl_s: int = Field(default=12 * 3600, ge=60)
@@ -122,6 +124,10 @@ class Settings(BaseSettings):
     model_options: dict[str, ModelOptions] = Field(default_factory=dict)
     #: A model served within this window whose backends are all down now is a 503, not a 404.
     model_down_window_s: float = Field(default=600.0, ge=0)
+    #: The model a new web chat starts with (when served); unset: the most used one.
+    default_model: str | None = None
+    #: Registry hosts besides Ollama's own that admins may pull from and push to (``hf.co``).
+    model_registries: list[str] = Field(default_factory=list)
 
     @field_validator("bands")
     @classmethod

@@ -40,7 +40,7 @@ from seadragon.errors import (
 _UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 
 #: Unsafe routes that must work without credentials (a stale session cookie included).
-PUBLIC_PATHS = frozenset({"/api/auth/login", "/api/auth/logout"})
+PUBLIC_PATHS = frozenset({"/api/auth/login", "/api/auth/logout", "/api/setup"})
 
 
 _STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
