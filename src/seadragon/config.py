@@ -95,6 +95,9 @@ class Settings(BaseSettings):
     worker_metrics_port: int = Field(default=9464, ge=0, le=65535)
     #: Request-log rows older than this are removed in the background (0: keep forever).
     request_log_retention_days: int = Field(default=90, ge=0, le=36500)
+    #: Hosts whose http(s) image URLs the gateway fetches itself (none: remote URLs are 400).
+    image_fetch_hosts: list[str] = Field(default_factory=list)
+    image_fetch_timeout_s: float = Field(default=5.0, gt=0, le=60)
 
     # Auth
     session_ttl_s: int = Field(default=12 * 3600, ge=60)
