@@ -6,6 +6,7 @@ request_log), made at start-up and closed at shutdown in reverse order.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 from collections.abc import AsyncIterator
@@ -23,6 +24,7 @@ from seadragon.api.routes import (
     keys,
     openai,
     queue,
+    responses,
     setup,
     users,
     web,
@@ -33,6 +35,7 @@ from seadragon.backends.registry import start_backends
 from seadragon.config import Settings, get_settings
 from seadragon.db.engine import Database
 from seadragon.db.request_log import RequestLogWriter
+from seadragon.queue.availability import ModelAvailability
 from seadragon.queue.base import BaseQueueManager
 from seadragon.worker.pool import WorkerPool
 
@@ -41,6 +44,7 @@ log = logging.getLogger("seadragon")
 #: Every HTTP route of the gateway, by area.
 ROUTERS = (
     openai.router,
+    responses.router,
     queue.router,
     health.router,
     auth.router,
@@ -98,6 +102,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await queue_manager.start()
         stack.push_async_callback(queue_manager.close)
         app.state.queue = queue_manager
+        availability = ModelAvailability(settings.model_down_window_s)
+        watcher = asyncio.create_task(availability.watch(queue_manager.workers))
+        stack.callback(watcher.cancel)
+        app.state.availability = availability
 
         app.state.workers = None
         if settings.embedded_workers:

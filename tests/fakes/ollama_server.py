@@ -28,6 +28,7 @@ from . import (
     plan,
 )
 from .command import serve_main
+from .ollama_chat import ollama_script, scripted_response
 
 CREATED_AT = "2025-01-01T00:00:00.000000Z"
 
@@ -107,6 +108,9 @@ class FakeOllama(FakeServer):
         if problem is not None:
             self.finish(record)
             return problem
+        plan = ollama_script(body)
+        if plan is not None:
+            return scripted_response(self, record, body, plan)
         words = sum(len(str(m.get("content", "")).split()) for m in body["messages"])
 
         def line(text: str) -> dict[str, Any]:

@@ -247,6 +247,20 @@ class HTTPBackend(Backend):
         except orjson.JSONDecodeError:
             raise UpstreamError(f"backend {self.name!r} answered malformed JSON") from None
 
+    def _stream_object(self, raw: str, what: str) -> dict[str, Any]:
+        """One JSON object of a streamed answer (an NDJSON ``line`` or an SSE ``event``);
+        an object carrying ``error`` is the backend failing mid-stream."""
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise UpstreamError(f"backend {self.name!r} sent a malformed {what}") from None
+        if not isinstance(data, dict):
+            raise UpstreamError(f"backend {self.name!r} sent a malformed {what}")
+        if "error" in data:
+            message = upstream_message(orjson.dumps(data))
+            raise UpstreamError(f"backend {self.name!r} failed mid-stream: {message}")
+        return data
+
     @asynccontextmanager
     async def _stream(
         self, path: str, payload: Any, model: str

@@ -108,6 +108,10 @@ class Ticket(ABC):
     def events(self) -> AsyncIterator[Event]:
         """Events until (and including) ``End`` or ``Failed``."""
 
+    @abstractmethod
+    async def cancel(self) -> None:
+        """Stop the job wherever it is (queued or running); the caller no longer waits."""
+
 
 class Delivery(ABC):
     """A worker's handle on a job it took."""

@@ -112,7 +112,7 @@ class MemoryQueue(BaseQueueManager):
             deadline=now + self._settings.max_queue_wait_s,
             submitted_at=now,
         )
-        ticket = MemoryTicket(job.id)
+        ticket = MemoryTicket(job.id, self.cancel)
         self._tickets[job.id] = ticket
         self._queued[job.id] = entry
         self._bands.append(entry)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 from seadragon.errors import RequestCancelled
@@ -30,8 +30,9 @@ from seadragon.queue.base import (
 class MemoryTicket(Ticket):
     """An ``asyncio.Queue`` of events for one job."""
 
-    def __init__(self, job_id: str) -> None:
+    def __init__(self, job_id: str, cancel: Callable[[str], Awaitable[bool]]) -> None:
         self.id = job_id
+        self._cancel = cancel
         self.position = Position(ahead=0, eta_s=0.0)
         self.ended = False
         self._placed = False
@@ -40,6 +41,9 @@ class MemoryTicket(Ticket):
 
     def events(self) -> AsyncIterator[Event]:
         return until_end(self._events)
+
+    async def cancel(self) -> None:
+        await self._cancel(self.id)
 
     def put(self, event: Event) -> bool:
         """Queue a non-terminal event; False once the ticket has ended."""

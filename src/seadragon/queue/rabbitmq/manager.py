@@ -67,7 +67,7 @@ class RabbitMQQueue(BaseQueueManager):
         self.topology = Topology(settings, self.gateway_id)
         # Quorum queues bound redeliveries themselves (x-delivery-limit).
         run_limit = None if settings.rabbitmq_quorum else settings.rabbitmq_delivery_limit
-        self.book = TicketBook(self.topology.stats, self._abandoned, run_limit)
+        self.book = TicketBook(self.topology.stats, self._abandoned, self.cancel, run_limit)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._refresher: asyncio.Task[None] | None = None
         self._start_lock = asyncio.Lock()

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict, deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Literal
 
 from seadragon.errors import QueueTimeout, SeadragonError, UpstreamError
@@ -61,8 +61,11 @@ class ServiceStats:
 class RabbitTicket(Ticket):
     """One submitted job as this gateway sees it."""
 
-    def __init__(self, job: Job, position: Position) -> None:
+    def __init__(
+        self, job: Job, position: Position, cancel: Callable[[str], Awaitable[bool]]
+    ) -> None:
         self.id = job.id
+        self._cancel = cancel
         self.job = job
         self.position = position
         self.state: Literal["queued", "running", "done"] = "queued"
@@ -83,6 +86,9 @@ class RabbitTicket(Ticket):
 
     def events(self) -> AsyncIterator[Event]:
         return until_end(self._events)
+
+    async def cancel(self) -> None:
+        await self._cancel(self.id)
 
     @property
     def done(self) -> bool:
@@ -122,16 +128,18 @@ class TicketBook:
         self,
         stats: ServiceStats,
         on_abandoned: Callable[[str], None],
+        cancel: Callable[[str], Awaitable[bool]],
         run_limit: int | None = None,
     ) -> None:
         self.stats = stats
+        self._cancel = cancel
         self.tickets: dict[str, RabbitTicket] = {}
         self._on_abandoned = on_abandoned
         self._run_limit = run_limit
         self._stray: OrderedDict[str, None] = OrderedDict()
 
     def open(self, job: Job, position: Position, max_wait_s: float) -> RabbitTicket:
-        ticket = RabbitTicket(job, position)
+        ticket = RabbitTicket(job, position, self._cancel)
         self.tickets[job.id] = ticket
         loop = asyncio.get_running_loop()
         ticket.timer = loop.call_later(max_wait_s, self._expire, job.id)
