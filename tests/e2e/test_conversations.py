@@ -4,6 +4,7 @@ deleted; regenerate, edit and resend; per-conversation settings; Markdown, safel
 from __future__ import annotations
 
 import asyncio
+import base64
 from typing import Any
 
 import httpx
@@ -328,3 +329,38 @@ async def test_an_answer_says_it_aged_up(gateway: Gateway, new_tab: Any) -> None
     await expect(meta.locator(".aged")).to_have_text("aged up from low")
     await page.reload()
     await expect(answers(page).last.locator(".meta .aged")).to_have_text("aged up from low")
+
+
+PIXEL_PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNgYGD4DwABBAEAwS2OUAAAAABJRU5ErkJggg=="
+)
+
+
+async def test_an_attached_image_reaches_the_model_as_a_data_uri(
+    gateway: Gateway, new_tab: Any
+) -> None:
+    page = (await new_tab()).page
+    await sign_in(page, gateway.url, USER)
+    attach = page.locator("#attach-input")
+    await attach.set_input_files(
+        [{"name": "notes.txt", "mimeType": "text/plain", "buffer": b"not an image"}]
+    )
+    await expect(page.locator("#page-error")).to_contain_text("only PNG, JPEG, GIF or WebP")
+    await attach.set_input_files(
+        [{"name": "pixel.png", "mimeType": "image/png", "buffer": PIXEL_PNG}]
+    )
+    await expect(page.locator("#attachments img")).to_have_count(1)
+    await send(page, "What is in this picture?")
+    await expect(page.locator("#attachments img")).to_have_count(0)
+    user = page.locator(".msg.user").last
+    await expect(user.locator(".attachments img")).to_have_attribute(
+        "src", "data:image/png;base64," + base64.b64encode(PIXEL_PNG).decode()
+    )
+    sent = last_chat(gateway)["messages"]
+    assert any(m.get("images") == [base64.b64encode(PIXEL_PNG).decode()] for m in sent), sent
+    assert "What is in this picture?" in [m["content"] for m in sent]
+
+    await page.reload()
+    await expect(page.locator(".msg.user .attachments img")).to_have_count(1)
+    await send(page, "And now?")  # the image stays in the conversation sent to the model
+    assert any(m.get("images") for m in last_chat(gateway)["messages"])
