@@ -79,6 +79,7 @@ class Metrics:
 
     def __init__(self, bands: Iterable[str] = ()) -> None:
         self.bands = list(bands)
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         self.registry = CollectorRegistry()
         ProcessCollector(registry=self.registry)
         r = self.registry
@@ -147,6 +148,14 @@ class Metrics:
             registry=r,
         )
 
+    def _child(self, metric: Any, *labels: str) -> Any:
+        """``metric.labels(*labels)``, remembered: the lookup costs more than the update."""
+        key = (id(metric), labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
+
     def watch_workers(self, workers: Callable[[], Iterable[WorkerInfo]]) -> None:
         """Export the slots of the backend workers this process runs."""
         self.registry.register(WorkerCollector(workers))
@@ -159,29 +168,29 @@ class Metrics:
         route = str(row.get("route") or row["kind"])
         kind = row.get("error_kind")
         reason = error_code(str(kind) if kind else None)
-        self.requests.labels(route, model, band, str(row["status"]), reason).inc()
+        self._child(self.requests, route, model, band, str(row["status"]), reason).inc()
         dispatch = row.get("dispatch_band")
         started, first = row.get("started_at"), row.get("first_token_at")
         wait = seconds_between(row.get("queued_at"), started)
         if wait is not None and dispatch:
-            self.queue_wait.labels(band, str(dispatch)).observe(wait)
+            self._child(self.queue_wait, band, str(dispatch)).observe(wait)
             self._count_promotions(band, str(dispatch))
         ttft = seconds_between(started, first)
         if ttft is not None:
-            self.ttft.labels(model).observe(ttft)
+            self._child(self.ttft, model).observe(ttft)
         generation = seconds_between(started, row.get("finished_at"))
         if generation is not None and row["status"] == "ok":
-            self.generation.labels(model).observe(generation)
+            self._child(self.generation, model).observe(generation)
         if row.get("prompt_tokens"):
-            self.prompt_tokens.labels(model).inc(row["prompt_tokens"])
+            self._child(self.prompt_tokens, model).inc(row["prompt_tokens"])
         if row.get("completion_tokens"):
-            self.completion_tokens.labels(model).inc(row["completion_tokens"])
+            self._child(self.completion_tokens, model).inc(row["completion_tokens"])
 
     def _count_promotions(self, entry: str, dispatch: str) -> None:
         if entry not in self.bands or dispatch not in self.bands:
             return
         for index in range(self.bands.index(entry), self.bands.index(dispatch), -1):
-            self.promotions.labels(self.bands[index], self.bands[index - 1]).inc()
+            self._child(self.promotions, self.bands[index], self.bands[index - 1]).inc()
 
     def observe_rate_limited(self, code: str | None, retry_after: float | None) -> None:
         code = code or "rate_limited"

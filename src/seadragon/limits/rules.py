@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Literal
 
 from seadragon.errors import PermissionDenied, RateLimited
@@ -77,15 +78,18 @@ def minute_window(now: float) -> tuple[int, float]:
 
 def budget_window(now: float, period: Period) -> tuple[int, float]:
     """(start of the current UTC day or month in epoch seconds, seconds until the next)."""
-    moment = datetime.fromtimestamp(now, UTC)
+    start, end = _period_bounds(int(now // 86400), period)
+    return start, end - now
+
+
+@lru_cache(maxsize=64)
+def _period_bounds(day: int, period: Period) -> tuple[int, int]:
+    """Start and end (epoch seconds) of the day or month holding UTC day number ``day``."""
     if period == "day":
-        start = moment.replace(hour=0, minute=0, second=0, microsecond=0)
-        end_ts = start.timestamp() + 86400
-    else:
-        start = moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-        year, month = (start.year + 1, 1) if start.month == 12 else (start.year, start.month + 1)
-        end_ts = start.replace(year=year, month=month).timestamp()
-    return int(start.timestamp()), end_ts - now
+        return day * 86400, (day + 1) * 86400
+    start = datetime.fromtimestamp(day * 86400, UTC).replace(day=1)
+    year, month = (start.year + 1, 1) if start.month == 12 else (start.year, start.month + 1)
+    return int(start.timestamp()), int(start.replace(year=year, month=month).timestamp())
 
 
 def retry_after(seconds: float) -> float:
