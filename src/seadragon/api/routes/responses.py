@@ -33,11 +33,10 @@ class ResponsesRelay(Relay):
     def __init__(self, *args: Any, request: ResponsesRequest, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.request = request
-        self.response_id = "resp_" + self.trace.job.id
+        self.response_id = "resp_" + self.answer.job.id
 
     async def stream(self) -> AsyncIterator[bytes]:
-        events = EventStream(self.request, self.response_id)
-        trace = self.trace
+        trace, events = self.trace, EventStream(self.request, self.response_id)
         try:
             yield position_comment(self.ticket.position)
             for piece in events.start():
