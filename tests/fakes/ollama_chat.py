@@ -55,8 +55,10 @@ def scripted_response(
 ) -> Response:
     lines = _lines(body, plan)
 
+    delay = fake.config.service_time  # as configured when the request arrived
+
     async def produce(disconnected: asyncio.Event) -> AsyncIterator[bytes]:
-        if await pause(fake.config.service_time, disconnected):
+        if await pause(delay, disconnected):
             return
         for line in lines:
             yield orjson.dumps(line) + b"\n"
