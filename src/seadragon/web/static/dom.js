@@ -57,12 +57,39 @@ export function when(iso) {
     `${pad(d.getHours())}:${pad(d.getMinutes())}`;
 }
 
+/** The one <dialog id="confirm"> of a page, made on first use. */
+function confirmDialog() {
+  const existing = document.getElementById("confirm");
+  if (existing) return existing;
+  const dialog = h(
+    "dialog",
+    { id: "confirm", class: "card" },
+    h(
+      "form",
+      { method: "dialog" },
+      h("p", { "data-message": true }),
+      h(
+        "div",
+        { class: "dialog-actions" },
+        h("button", { class: "btn", value: "cancel", type: "submit" }, "Cancel"),
+        h(
+          "button",
+          { class: "btn danger solid", value: "confirm", type: "submit", "data-confirm": true },
+          "Confirm",
+        ),
+      ),
+    ),
+  );
+  document.body.append(dialog);
+  return dialog;
+}
+
 /**
- * Ask for confirmation with the page's <dialog id="confirm">; resolves true or false.
+ * Ask for confirmation in a modal dialog; resolves true or false.
  * A styled dialog rather than window.confirm, which browsers let users suppress.
  */
 export function confirmAction(message, confirmLabel = "Confirm") {
-  const dialog = document.getElementById("confirm");
+  const dialog = confirmDialog();
   dialog.querySelector("[data-message]").textContent = message;
   dialog.querySelector("[data-confirm]").textContent = confirmLabel;
   dialog.returnValue = "";
