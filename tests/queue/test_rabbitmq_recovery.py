@@ -91,7 +91,7 @@ async def test_redelivery_after_a_worker_loses_its_connection(
         await lost.emit(Chunk({"index": 0}))
         seen.append(await next_event(stream))
 
-    await kill_connection(first.topology.connection.name)
+    await kill_connection(first.connection.name)
     async with asyncio.timeout(5):
         await lost.wait_cancelled()  # the worker must stop: the broker gives the job to another
         again = await second.take("w2", ["m"])
@@ -140,7 +140,7 @@ async def test_a_buffered_job_lost_after_output_runs_again(rabbit: Maker) -> Non
     await lost.emit(Chunk({"index": 0}))
     seen: list[Event] = [await next_event(stream), await next_event(stream)]
 
-    await kill_connection(first.topology.connection.name)
+    await kill_connection(first.connection.name)
     async with asyncio.timeout(5):
         again = await second.take("w2", ["m"])
     await lost.settle()
