@@ -20,6 +20,7 @@ import orjson
 from seadragon.backends.base import Backend
 from seadragon.config import BackendConfig
 from seadragon.errors import (
+    BackendUnreachable,
     InvalidRequest,
     ModelNotFound,
     SeadragonError,
@@ -297,10 +298,19 @@ class HTTPBackend(Backend):
                 )
 
         try:
-            return await attempt()
+            try:
+                return await attempt()
+            except STALE_CONNECTION as exc:
+                if isinstance(exc, aiohttp.ClientConnectorError):
+                    raise
+                # A kept-alive connection the server closed (uvicorn-based servers do after
+                # a failed stream, or when idle) fails before any answer: one fresh attempt.
+                return await attempt()
+        except aiohttp.ClientConnectorError:
+            raise BackendUnreachable(f"backend {self.name!r} is unreachable") from None
         except STALE_CONNECTION as exc:
-            if isinstance(exc, aiohttp.ClientConnectorError):
-                raise
-            # A kept-alive connection the server closed (uvicorn-based servers do after
-            # a failed stream, or when idle) fails before any answer: one fresh attempt.
-            return await attempt()
+            # Reset twice before the first byte of an answer: as good as down.
+            raise BackendUnreachable(
+                f"backend {self.name!r} broke the connection before answering "
+                f"({type(exc).__name__})"
+            ) from None
