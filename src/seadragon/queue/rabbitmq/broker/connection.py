@@ -20,6 +20,7 @@ from aio_pika.exceptions import AMQPError, ChannelInvalidStateError
 from aiormq.abc import AbstractChannel
 
 from seadragon.errors import QueueUnavailable
+from seadragon.queue.rabbitmq.broker.outage import quiet_outages
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +92,7 @@ class Connection:
         async with self._lock:
             if self._conn is not None:
                 return self._conn
+            quiet_outages()
             try:
                 conn = await aio_pika.connect_robust(
                     self._url,
