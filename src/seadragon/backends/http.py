@@ -39,7 +39,7 @@ DRAIN_LIMIT = 64 * 1024
 DRAIN_TIMEOUT_S = 1.0
 #: Upstream error bodies are cut to this before they become part of a client-facing message.
 MESSAGE_LIMIT = 200
-#: Top-level request fields that name places to connect to; never forwarded (DESIGN §7).
+#: Top-level request fields that name places to connect to; never forwarded.
 URL_FIELDS = frozenset({"api_base", "base_url", "api_url", "url", "endpoint", "host", "proxy"})
 JSON_HEADERS = {"content-type": "application/json"}
 #: How a kept-alive connection the server had already closed fails (``ClientConnectorError``,

@@ -1,7 +1,7 @@
 """OpenAI chat pieces in Ollama's native shapes (messages, images, tool calls, formats),
 and Ollama's tool calls back in OpenAI's.
 
-Images travel only inline (``data:`` URLs): remote URLs are never fetched (DESIGN §7).
+Images travel only inline (``data:`` URLs): remote URLs are never fetched.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def text_and_images(content: Any) -> tuple[str, list[str]]:
             texts.append(str(part.get("text", "")))
         elif kind == "image_url":
             url = str((part.get("image_url") or {}).get("url", ""))
-            # Remote URLs are never fetched (DESIGN §7): images must travel inline.
+            # Remote URLs are never fetched: images must travel inline.
             if not url.startswith("data:") or "," not in url:
                 raise InvalidRequest("images must be sent as data: URLs", param="messages")
             images.append(url.split(",", 1)[1])
