@@ -71,7 +71,7 @@ function confirmDialog() {
       h(
         "div",
         { class: "dialog-actions" },
-        h("button", { class: "btn", value: "cancel", type: "submit" }, "Cancel"),
+        h("button", { class: "btn", value: "cancel", type: "submit" }, "Go back"),
         h(
           "button",
           { class: "btn danger solid", value: "confirm", type: "submit", "data-confirm": true },
@@ -86,12 +86,14 @@ function confirmDialog() {
 
 /**
  * Ask for confirmation in a modal dialog; resolves true or false.
- * A styled dialog rather than window.confirm, which browsers let users suppress.
+ * A styled dialog rather than window.confirm, which browsers let users suppress. Both
+ * buttons say what they do ("Cancel request" / "Keep waiting"), never a bare OK/Cancel.
  */
-export function confirmAction(message, confirmLabel = "Confirm") {
+export function confirmAction(message, confirmLabel = "Confirm", keepLabel = "Go back") {
   const dialog = confirmDialog();
   dialog.querySelector("[data-message]").textContent = message;
   dialog.querySelector("[data-confirm]").textContent = confirmLabel;
+  dialog.querySelector('button[value="cancel"]').textContent = keepLabel;
   dialog.returnValue = "";
   dialog.showModal();
   return new Promise((resolve) => {

@@ -20,6 +20,7 @@ from seadragon.errors import error_from_dict
 from seadragon.queue.base import Job
 from seadragon.queue.events import Chunk, End, Event, Failed, Position, Result, Started
 from seadragon.queue.rabbitmq.broker.messages import (
+    EVENT,
     EVENTS,
     H_ASK,
     H_ATTEMPT,
@@ -181,11 +182,13 @@ def read_reply_queue(message: AbstractIncomingMessage) -> list[Reply] | Verdict:
         headers = ReplyHeaders.model_validate(raw_headers)
     except ValidationError as exc:
         raise Malformed(f"reply headers: {_first_problem(exc)}") from None
-    bodies = _read(EVENTS, message.body, "reply")
-    if not isinstance(bodies, list):
-        bodies = [bodies]
-    elif not bodies:
-        raise Malformed("not a reply: an empty list")
+    body = message.body
+    if body.lstrip()[:1] == b"[":
+        bodies = _read(EVENTS, body, "reply")
+        if not bodies:
+            raise Malformed("not a reply: an empty list")
+    else:
+        bodies = [_read(EVENT, body, "reply")]
     job_id = str(message.correlation_id)
     return [
         Reply(job_id, headers.token, headers.attempt, headers.seq + i, _event(body), headers.ask)

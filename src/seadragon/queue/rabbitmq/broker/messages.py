@@ -124,7 +124,9 @@ class EndBody(_Wire):
 
 AnyEvent = PositionBody | StartedBody | DataBody | FailedBody | EndBody
 EventBody = Annotated[AnyEvent, Field(discriminator="t")]
-EVENTS: TypeAdapter[AnyEvent | list[AnyEvent]] = TypeAdapter(EventBody | list[EventBody])
+#: A reply's body: one event, or a list of consecutive ones (read by its first byte).
+EVENT: TypeAdapter[AnyEvent] = TypeAdapter(EventBody)
+EVENTS: TypeAdapter[list[AnyEvent]] = TypeAdapter(list[EventBody])
 
 
 class ReplyHeaders(BaseModel):
