@@ -217,7 +217,7 @@ async def delete_namespace(env: dict[str, str], models: tuple[str, ...] = ("benc
     """Delete the durable queues and the exchanges of the stack's RabbitMQ namespace."""
     import aio_pika
 
-    from seadragon.queue.rabbitmq.exchanges import Names
+    from seadragon.queue.rabbitmq.broker.names import Names
 
     names = Names(env["SEADRAGON_RABBITMQ_NAMESPACE"])
     bands = json.loads(env.get("SEADRAGON_BANDS", '["high", "normal", "low"]'))

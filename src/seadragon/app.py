@@ -123,7 +123,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         stack.push_async_callback(database.close)
         app.state.database = database
         app.state.auth = AuthService(settings, database)
-        stack.push_async_callback(app.state.auth.aclose)
+        stack.push_async_callback(app.state.auth.close)
         await announce_setup(settings, database)
 
         app.state.limits = limiter = make_limiter(settings, database)
@@ -153,7 +153,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.workers = None
         if settings.embedded_workers:
             backends = await start_backends(settings)
-            stack.push_async_callback(backends.aclose)
+            stack.push_async_callback(backends.close)
             pool = WorkerPool(queue_manager, backends.items, settings)
             await pool.start()
             stack.push_async_callback(pool.close)

@@ -43,7 +43,7 @@ class BackendConfig(BaseModel):
 
 
 class ModelOptions(BaseModel):
-    """Per-model defaults merged into requests sent to Ollama (DESIGN §8)."""
+    """Per-model defaults merged into requests sent to Ollama."""
 
     num_gpu: int | None = None
     num_thread: int | None = None

@@ -22,8 +22,9 @@ Nothing below ``seadragon.api`` raises HTTP exceptions; it raises these, and
     │   ├── ModelUnavailable   503   every backend of a model served recently is down
     │   └── RequestCleared     503   an admin cleared the queue
     ├── RequestCancelled       499   cancelled by its owner, an admin, or a disconnect
-    ├── UpstreamError          502   the backend failed or answered with an error
-    └── UpstreamTimeout        504
+    └── UpstreamError          502   the backend failed or answered with an error
+        ├── BackendUnreachable 502   refused or reset before any answer: try another
+        └── UpstreamTimeout    504
 """
 
 from __future__ import annotations
@@ -159,6 +160,11 @@ class UpstreamTimeout(UpstreamError):
     code = "upstream_timeout"
 
 
+class BackendUnreachable(UpstreamError):
+    """The connection failed before the backend answered anything: it is down, and the
+    request is as good as never sent."""
+
+
 def error_from_dict(kind: str, message: str, param: str | None = None) -> SeadragonError:
     """Rebuild an error that crossed a process boundary by its class name."""
     cls = ERRORS_BY_NAME.get(kind, UpstreamError)
@@ -181,5 +187,6 @@ ERRORS_BY_NAME: dict[str, type[SeadragonError]] = {
         RequestCancelled,
         UpstreamError,
         UpstreamTimeout,
+        BackendUnreachable,
     )
 }

@@ -1,4 +1,4 @@
-"""The security baseline (DESIGN §7) checked through HTTP: credentials, secrets at rest,
+"""The security baseline checked through HTTP: credentials, secrets at rest,
 throttling, input limits, cookies, JWTs, CSRF, CORS and anonymous access."""
 
 from __future__ import annotations

@@ -22,7 +22,6 @@ from collections.abc import Iterable
 from seadragon.config import Settings
 from seadragon.errors import (
     Conflict,
-    InvalidRequest,
     QueueFull,
     QueueTimeout,
     QueueUnavailable,
@@ -43,8 +42,9 @@ from seadragon.queue.base import (
     RequestInfo,
     Ticket,
     WorkerInfo,
+    band_index,
 )
-from seadragon.queue.capacity import Capacity
+from seadragon.queue.capacity import Capacity, WorkerTable
 from seadragon.queue.memory_handles import Alarm, MemoryDelivery, MemoryTicket, Waiter
 
 
@@ -61,11 +61,12 @@ class MemoryQueue(BaseQueueManager):
         # Tickets of queued and running jobs, until the job is settled or ends queued.
         self._tickets: dict[str, MemoryTicket] = {}
         self._waiters: deque[Waiter] = deque()
-        self._capacity = Capacity()
+        self._workers = WorkerTable()
+        self._capacity = Capacity(self._workers.models)
         # One timer for the next promotion or deadline, so waiting jobs age without a poll.
         self._alarm = Alarm(self._update)
         # Versions of bands and capacity that positions were last computed from.
-        self._placed = (-1, -1)
+        self._placed = (-1, -1, -1)
         self._closed = False
         self._stopping = False
 
@@ -104,7 +105,7 @@ class MemoryQueue(BaseQueueManager):
             raise QueueUnavailable("the queue is closed")
         if self._stopping:
             raise QueueUnavailable("the gateway is shutting down")
-        band = self._band_index(job.band)
+        band = band_index(self._bands.names, job.band)
         if job.id in self._tickets:
             raise Conflict(f"a request with id {job.id!r} is already queued or running")
         self._update()  # due promotions first, so they stay ahead of this job
@@ -144,7 +145,7 @@ class MemoryQueue(BaseQueueManager):
         return True
 
     async def clear(self, band: str | None = None) -> int:
-        index = None if band is None else self._band_index(band)
+        index = None if band is None else band_index(self._bands.names, band)
         self._update()  # clear the bands jobs are in now, after due promotions
         cleared = self._bands.drain(index)
         for entry in cleared:
@@ -161,7 +162,7 @@ class MemoryQueue(BaseQueueManager):
             bands=self._bands.status(self._settings.max_depth, now),
             queued=[self._queued_info(entry, now) for entry in self._bands],
             running=[d.info() for d in self._running.values() if not d.ticket.ended],
-            workers=self._capacity.workers,
+            workers=self._workers.workers,
             mean_service_s=self._capacity.observed_service_s,
         )
 
@@ -176,10 +177,10 @@ class MemoryQueue(BaseQueueManager):
         return delivery.info()
 
     def models(self) -> dict[str, ModelInfo]:
-        return self._capacity.models()
+        return self._workers.models()
 
     def workers(self) -> list[WorkerInfo]:
-        return self._capacity.workers
+        return self._workers.workers
 
     # Worker side --------------------------------------------------------------------
 
@@ -202,11 +203,11 @@ class MemoryQueue(BaseQueueManager):
             await delivery.settle()
 
     async def advertise(self, worker: WorkerInfo) -> None:
-        self._capacity.advertise(worker)
+        self._workers.advertise(worker)
         self._update()  # slots changed, and with them every ETA
 
     async def withdraw(self, worker_id: str) -> None:
-        self._capacity.withdraw(worker_id)
+        self._workers.withdraw(worker_id)
         self._update()
 
     # Internals ----------------------------------------------------------------------
@@ -231,7 +232,7 @@ class MemoryQueue(BaseQueueManager):
                 continue
             self._bands.remove(entry)
             del self._queued[entry.job.id]
-            worker = self._capacity.worker(waiter.worker_id)
+            worker = self._workers.worker(waiter.worker_id)
             delivery = MemoryDelivery(
                 entry,
                 band=self._bands.names[entry.band],
@@ -263,8 +264,9 @@ class MemoryQueue(BaseQueueManager):
     def _settled(self, delivery: MemoryDelivery, requeue: bool) -> None:
         job_id = delivery.job.id
         self._running.pop(job_id, None)
-        if delivery.finished and not requeue:
-            self._capacity.observe(time.monotonic() - delivery.taken_at)
+        service_s = delivery.service_s()
+        if service_s is not None and not requeue:
+            self._capacity.observe(service_s)
         if requeue and not delivery.ticket.ended and not self._closed:
             entry = delivery.entry
             entry.attempt += 1
@@ -285,7 +287,7 @@ class MemoryQueue(BaseQueueManager):
             ticket.end(Failed(error))
 
     def _place_all(self) -> None:
-        placed = (self._bands.version, self._capacity.version)
+        placed = (self._bands.version, self._workers.version, self._capacity.version)
         if placed == self._placed:
             return
         self._placed = placed
@@ -300,9 +302,3 @@ class MemoryQueue(BaseQueueManager):
 
     def _queued_info(self, entry: QueuedJob, now: float) -> RequestInfo:
         return entry.info(self._bands.names[entry.band], self._tickets[entry.job.id].position, now)
-
-    def _band_index(self, band: str) -> int:
-        try:
-            return self._bands.index(band)
-        except ValueError:
-            raise InvalidRequest(f"unknown priority band {band!r}", param="band") from None

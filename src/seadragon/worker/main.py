@@ -76,7 +76,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
         await queue.start()
         stack.push_async_callback(queue.close)
         backends = await start_backends(settings)
-        stack.push_async_callback(backends.aclose)
+        stack.push_async_callback(backends.close)
         if not backends.items:
             raise ConfigError("no backend to serve: pass --url (or configure backends)")
         pool = WorkerPool(queue, backends.items, settings)

@@ -1,5 +1,5 @@
 // What the two key pages (the admin panel's and everyone's own) do the same way. Both
-// have #new-key (with #new-key-value and #copy-key) and the #confirm dialog.
+// have #new-key (with #new-key-value and #copy-key); confirmations use dom.js's dialog.
 import { api } from "/static/api.js";
 import { confirmAction } from "/static/dom.js";
 import { badge } from "/static/table.js";

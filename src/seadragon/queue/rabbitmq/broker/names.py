@@ -1,4 +1,6 @@
-"""The exchanges of one Seadragon namespace, and the names of everything in it.
+"""The names of everything in one Seadragon namespace, and its exchanges.
+
+Exchanges (``docs/architecture.md``, "RabbitMQ topology"):
 
 ``{ns}.work``      direct   gateways publish jobs; routing key = band queue name
 ``{ns}.promote``   direct   dead-letter target of aging; routing key = next band's queue
@@ -7,18 +9,22 @@
 ``{ns}.control``   fanout   cancellations and clears, to every process
 ``{ns}.doorbell``  fanout   "a job was queued": wakes idle workers
 ``{ns}.workers``   fanout   worker heartbeats (``WorkerInfo``) and withdrawals
+
+Queues: ``{ns}.job.{model}.{band}`` (durable band queues), ``{ns}.dead`` (quorum mode),
+``{ns}.rejected`` (malformed messages kept for an operator, ``rejects.py``) and one
+exclusive ``{ns}.{role}.{process id}`` per process and role.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
+import aio_pika
 from aio_pika import ExchangeType
-from aio_pika.abc import AbstractIncomingMessage, AbstractRobustChannel, AbstractRobustExchange
+from aio_pika.abc import AbstractRobustChannel, AbstractRobustExchange
 
 #: pamqp refuses other characters in queue names, and the refusal closes the connection.
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.:-]")
@@ -75,6 +81,9 @@ class Names:
     def dead_queue(self) -> str:
         return f"{self.ns}.dead"
 
+    def rejected_queue(self) -> str:
+        return f"{self.ns}.rejected"
+
     def private_queue(self, role: str, process_id: str) -> str:
         """An exclusive per-process queue: ``reply``, ``control``, ``doorbell``, ``workers``."""
         return f"{self.ns}.{role}.{process_id}"
@@ -114,35 +123,23 @@ class Exchanges:
     def reply(self) -> AbstractRobustExchange:
         return self._declared[self.names.reply]
 
-    @property
-    def control(self) -> AbstractRobustExchange:
-        return self._declared[self.names.control]
 
-    @property
-    def doorbell(self) -> AbstractRobustExchange:
-        return self._declared[self.names.doorbell]
-
-    @property
-    def workers(self) -> AbstractRobustExchange:
-        return self._declared[self.names.workers]
-
-    async def delete(self, channel: AbstractRobustChannel) -> None:
-        """Remove the namespace's exchanges (tests and uninstall)."""
-        for name in self.names.exchanges():
-            await channel.exchange_delete(name)
-        self._declared.clear()
-
-
-async def subscribe(
-    channel: AbstractRobustChannel,
-    queue_name: str,
-    exchange_name: str,
-    on_message: Callable[[AbstractIncomingMessage], Awaitable[Any]],
-    arguments: dict[str, Any] | None = None,
+async def delete_namespace(
+    url: str, names: Names, models: Iterable[str], bands: Iterable[str]
 ) -> None:
-    """Hear a fanout exchange on this process's own queue (exclusive, gone with it)."""
-    queue = await channel.declare_queue(
-        queue_name, exclusive=True, auto_delete=True, arguments=arguments
-    )
-    await queue.bind(exchange_name)
-    await queue.consume(on_message, no_ack=True)
+    """Delete the namespace's shared queues and exchanges (tests, uninstall).
+
+    Uses a plain connection of its own, so it also works after ``close``, and no robust
+    consumer recreates what it deletes.
+    """
+    conn = await aio_pika.connect(url, timeout=5.0)
+    try:
+        channel = await conn.channel()
+        queues = [names.dead_queue(), names.rejected_queue()]
+        queues += [names.band_queue(model, band) for model in models for band in bands]
+        for name in queues:
+            await channel.queue_delete(name)
+        for exchange in names.exchanges():
+            await channel.exchange_delete(exchange)
+    finally:
+        await conn.close()

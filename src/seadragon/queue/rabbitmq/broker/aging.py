@@ -4,13 +4,13 @@ Every band but the top has a queue-level ``x-message-ttl`` of ``aging_interval(b
 and dead-letters expired jobs through the promote exchange to the tail of the next band
 up. RabbitMQ expires only at the head of a queue, so with a queue-level TTL (every job
 in the queue has the same TTL) the head is always the oldest and promotion is on time:
-measured 2-6 ms late at p99, never early (DESIGN §5.2). A job entering band ``i``
+measured 2-6 ms late at p99, never early (``docs/architecture.md``). A job entering band ``i``
 therefore reaches the top after the sum of the intervals of bands ``i..1`` plus a few
 ms per hop. Never per-message ``expiration`` (it waits behind an unexpired head) and
 never ``x-max-priority`` (expired low-priority jobs stay stuck behind higher ones).
 
 A job a worker has taken but not yet acked does not age; workers only take what they
-start at once (``processor.py``).
+start at once (``worker/take.py``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from seadragon.config import Settings
-from seadragon.queue.rabbitmq.exchanges import Names
+from seadragon.queue.rabbitmq.broker.names import Names
 
 
 class BandChain:

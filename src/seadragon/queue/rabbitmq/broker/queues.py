@@ -6,11 +6,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import Any
 
 import aio_pika
-import orjson
-from aio_pika.abc import AbstractRobustChannel
 from aio_pika.exceptions import (
     ChannelClosed,
     ChannelInvalidStateError,
@@ -22,21 +19,21 @@ from aiormq.abc import AbstractChannel
 
 from seadragon.errors import QueueUnavailable
 from seadragon.queue.base import Job
-from seadragon.queue.rabbitmq.aging import BandChain
-from seadragon.queue.rabbitmq.connection import BROKER_ERRORS, Connection, underlay
-from seadragon.queue.rabbitmq.exchanges import Exchanges
+from seadragon.queue.rabbitmq.broker.aging import BandChain
+from seadragon.queue.rabbitmq.broker.connection import Channels, Connection, broker_call, underlay
+from seadragon.queue.rabbitmq.broker.names import Exchanges
 
 log = logging.getLogger(__name__)
 
-#: How long a submit keeps retrying while the broker is unreachable before 503.
+#: How long a submit waits for an unreachable broker before 503 (one budget for the
+#: whole submit: declaring, reading depths and publishing).
 PUBLISH_RETRY_S = 2.0
 #: How long a band depth read by passive declare is reused.
 DEPTH_TTL_S = 0.2
 ADMIN_TIMEOUT_S = 2.0
-
-H_ENQUEUED = "sd-enqueued-us"
-H_DEADLINE = "sd-deadline-us"
-H_ENTRY_BAND = "sd-entry-band"
+#: A pause before trying again on a channel aio-pika is reopening.
+RETRY_PAUSE_S = 0.05
+NOT_QUEUED = "RabbitMQ is not reachable; the request was not queued"
 
 
 class MaybeQueued(QueueUnavailable):
@@ -51,13 +48,13 @@ class BandQueues:
         chain: BandChain,
         exchanges: Exchanges,
         connection: Connection,
-        admin: AbstractRobustChannel,
+        channels: Channels,
     ) -> None:
         self.chain = chain
         self.names = chain.names
         self.exchanges = exchanges
         self.connection = connection
-        self.admin = admin
+        self.channels = channels
         self._declared: set[str] = set()
         self._locks: dict[str, asyncio.Lock] = {}
         self._depths: dict[str, tuple[float, int]] = {}
@@ -82,25 +79,28 @@ class BandQueues:
         async with lock:
             if model in self._declared:
                 return
-            for band in self.chain.bands:
-                await self._declare(model, band)
+            with broker_call(f"cannot declare the queues of {model!r}"):
+                for band in self.chain.bands:
+                    await self._declare(model, band)
             self._declared.add(model)
 
-    async def ready_for(self, model: str) -> None:
-        """Wait (briefly) for the broker and declare ``model``'s queues, else 503."""
-        deadline = time.monotonic() + PUBLISH_RETRY_S
+    async def ready_for(self, model: str, deadline: float) -> None:
+        """Wait until ``deadline`` (monotonic) for the broker and declare ``model``'s
+        queues, else ``QueueUnavailable``."""
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0 or not await self.connection.wait_connected(remaining):
-                raise QueueUnavailable("RabbitMQ is not reachable; the request was not queued")
+                raise QueueUnavailable(NOT_QUEUED)
             try:
-                await self.ensure(model)
+                async with asyncio.timeout(remaining):
+                    await self.ensure(model)
                 return
-            except QueueUnavailable:
-                raise
-            except Exception as exc:
-                log.debug("declaring %s failed (%r); retrying", model, exc)
-                await asyncio.sleep(0.05)
+            except TimeoutError:
+                raise QueueUnavailable(NOT_QUEUED) from None
+            except QueueUnavailable as exc:
+                # The connection may look up while a channel is still being reopened.
+                log.debug("declaring %s failed (%s); retrying", model, exc.message)
+                await asyncio.sleep(RETRY_PAUSE_S)
 
     async def _declare(self, model: str, band: str) -> None:
         name = self.queue_name(model, band)
@@ -120,64 +120,46 @@ class BandQueues:
 
     async def _channel(self) -> AbstractChannel:
         """The admin channel, once it is (re)opened; a failed passive declare closes it."""
-        return await underlay(self.admin, ADMIN_TIMEOUT_S)
+        return await underlay(self.channels.admin, ADMIN_TIMEOUT_S)
 
     # Publishing -------------------------------------------------------------------
 
-    def message(self, job: Job, gateway_id: str, deadline_us: int) -> aio_pika.Message:
-        headers: dict[str, Any] = {
-            # Integers: pamqp encodes floats as float32 (tens of seconds off on epochs).
-            H_ENQUEUED: job.enqueued_us,
-            H_DEADLINE: deadline_us,
-            H_ENTRY_BAND: job.band,
-        }
-        return aio_pika.Message(
-            body=orjson.dumps(job.to_dict()),
-            content_type="application/json",
-            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-            correlation_id=job.id,
-            reply_to=gateway_id,
-            headers=headers,
-        )
+    async def publish(self, job: Job, message: aio_pika.Message, deadline: float) -> None:
+        """Publish and wait for the broker's confirm, until ``deadline`` (monotonic).
 
-    async def publish(self, job: Job, message: aio_pika.Message) -> None:
-        """Publish and wait for the broker's confirm.
-
-        Raises ``QueueUnavailable`` when nothing was sent within ``PUBLISH_RETRY_S``, or
-        ``MaybeQueued`` when the connection failed after sending (the job may be queued).
+        Raises ``QueueUnavailable`` when nothing was sent by then, or ``MaybeQueued``
+        when the connection failed after sending (the job may be queued).
         """
-        deadline = time.monotonic() + PUBLISH_RETRY_S
         while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not await self.connection.wait_connected(remaining):
-                raise QueueUnavailable("RabbitMQ is not reachable; the request was not queued")
-            try:
-                await self.ensure(job.model)
-            except QueueUnavailable:
-                raise
-            except Exception:
-                await asyncio.sleep(0.05)
-                continue
+            await self.ready_for(job.model, deadline)
             began = time.monotonic()
             try:
-                await self.exchanges.work.publish(
-                    message,
-                    routing_key=self.queue_name(job.model, job.band),
-                    mandatory=True,
-                    timeout=max(0.1, deadline - time.monotonic()),
-                )
-            except ChannelInvalidStateError:
-                # Raised before anything is written: safe to retry once the channel is back.
-                await asyncio.sleep(0.05)
-                continue
-            except PublishError:
-                # Unroutable: the band queue was deleted behind our back; declare it again.
-                self._declared.discard(job.model)
-                continue
-            except Exception as exc:
-                raise MaybeQueued(f"RabbitMQ did not confirm the request: {exc!r}") from None
-            self._adjust(job.model, job.band, +1, began)
-            return
+                with broker_call("RabbitMQ did not confirm the request"):
+                    sent = await self._publish_once(job, message, deadline)
+            except QueueUnavailable as exc:
+                raise MaybeQueued(exc.message) from None
+            if sent:
+                self._adjust(job.model, job.band, +1, began)
+                return
+
+    async def _publish_once(self, job: Job, message: aio_pika.Message, deadline: float) -> bool:
+        """True once confirmed; False when it is safe to try again."""
+        try:
+            await self.exchanges.work.publish(
+                message,
+                routing_key=self.queue_name(job.model, job.band),
+                mandatory=True,
+                timeout=max(0.1, deadline - time.monotonic()),
+            )
+        except ChannelInvalidStateError:
+            # Raised before anything is written: safe to retry once the channel is back.
+            await asyncio.sleep(RETRY_PAUSE_S)
+            return False
+        except PublishError:
+            # Unroutable: the band queue was deleted behind our back; declare it again.
+            self._declared.discard(job.model)
+            return False
+        return True
 
     # Depths -----------------------------------------------------------------------
 
@@ -217,14 +199,15 @@ class BandQueues:
             return cached[1]
         if not self.connection.connected:
             return cached[1] if cached is not None else 0
-        try:
-            await self.ensure(model)  # a passive declare of a missing queue closes the channel
-            channel = await self._channel()
-            ok = await channel.queue_declare(name, passive=True)
-        except (ChannelNotFoundEntity, ChannelClosed):
-            self._declared.discard(model)
-            self._depths.pop(name, None)
-            return 0
+        await self.ensure(model)  # a passive declare of a missing queue closes the channel
+        channel = await self._channel()
+        with broker_call(f"cannot read the depth of {name}"):
+            try:
+                ok = await channel.queue_declare(name, passive=True)
+            except (ChannelNotFoundEntity, ChannelClosed):
+                self._declared.discard(model)
+                self._depths.pop(name, None)
+                return 0
         depth = int(ok.message_count or 0)
         self._depths[name] = (time.monotonic(), depth)
         return depth
@@ -236,7 +219,7 @@ class BandQueues:
         """Ready jobs of ``band`` over ``models``, read now; a queue that fails counts 0."""
         total = 0
         for model in models:
-            with contextlib.suppress(*BROKER_ERRORS, QueueUnavailable):
+            with contextlib.suppress(QueueUnavailable):
                 total += await self.depth(model, band, fresh=True)
         return total
 
@@ -253,19 +236,11 @@ class BandQueues:
         """Drop every ready job of one band queue; the number dropped."""
         name = self.queue_name(model, band)
         channel = await self._channel()
-        try:
-            ok = await channel.queue_purge(name)
-        except (ChannelNotFoundEntity, ChannelClosed):
-            self._declared.discard(model)
-            return 0
+        with broker_call(f"cannot purge {name}"):
+            try:
+                ok = await channel.queue_purge(name)
+            except (ChannelNotFoundEntity, ChannelClosed):
+                self._declared.discard(model)
+                return 0
         self._depths[name] = (time.monotonic(), 0)
         return int(ok.message_count or 0)
-
-    async def delete(self, models: list[str]) -> None:
-        """Delete the band queues of ``models`` (tests and uninstall)."""
-        for model in models:
-            for band in self.chain.bands:
-                channel = await self._channel()
-                with contextlib.suppress(ChannelNotFoundEntity, ChannelClosed):
-                    await channel.queue_delete(self.queue_name(model, band))
-            self._declared.discard(model)

@@ -9,21 +9,22 @@ gateway keeps only one attempt's events.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Literal
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol
 
 from aiormq.abc import AbstractChannel
 
 from seadragon.errors import RequestCancelled
 from seadragon.queue.base import Delivery, End, Event, Failed, Job
-from seadragon.queue.rabbitmq.connection import BROKER_ERRORS
-from seadragon.queue.rabbitmq.ledger import Ledger
-from seadragon.queue.rabbitmq.reply import Reply, ReplySender
-from seadragon.queue.rabbitmq.verdict import Verdicts
+from seadragon.queue.rabbitmq.broker.codec import Reply
+from seadragon.queue.rabbitmq.broker.connection import tolerated
+from seadragon.queue.rabbitmq.worker.ledger import Ledger
+from seadragon.queue.rabbitmq.worker.sender import ReplySender
+from seadragon.queue.rabbitmq.worker.verdict import Verdicts
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,30 @@ WINDOW = 32
 MAX_BATCH = 32
 
 
+@dataclass(frozen=True)
+class Taken:
+    """Where a job message came from: the AMQP channel to settle it on, and its gateway."""
+
+    channel: AbstractChannel
+    tag: int
+    gateway_id: str
+
+
+class Home(Protocol):
+    """What a delivery needs from the worker side that took it (``take.py``)."""
+
+    sender: ReplySender
+    ledger: Ledger
+    verdicts: Verdicts
+
+    def settled(self, delivery: RabbitDelivery) -> None: ...
+
+    async def requeued(self, delivery: RabbitDelivery) -> None: ...
+
+    def hold(self, delivery: RabbitDelivery) -> None:
+        """Hand back, a little later, a job whose gateway may be reconnecting."""
+
+
 class RabbitDelivery(Delivery):
     """One attempt at a job; ``settle`` acks it (or hands it back) on the channel it came from."""
 
@@ -45,31 +70,23 @@ class RabbitDelivery(Delivery):
         job: Job,
         band: str,
         attempt: int,
-        channel: AbstractChannel,
-        delivery_tag: int,
-        gateway_id: str,
-        sender: ReplySender,
-        ledger: Ledger,
-        on_settled: Callable[[RabbitDelivery], None],
-        on_requeued: Callable[[RabbitDelivery], Awaitable[None]],
-        on_hold: Callable[[RabbitDelivery], None],
-        verdicts: Verdicts,
+        taken: Taken,
+        home: Home,
         ask: str | None = None,
     ) -> None:
         self.job = job
         self.band = band
         self.attempt = attempt
         self.token = secrets.token_hex(8)
-        self.gateway_id = gateway_id
+        self.gateway_id = taken.gateway_id
         # The AMQP channel the job came on: acks must go there, and its death means the
         # broker hands the job to someone else.
-        self._channel = channel
-        self._tag = delivery_tag
-        self._sender = sender
-        self._ledger = ledger
-        self._on_hold = on_hold
-        self._on_settled = on_settled
-        self._on_requeued = on_requeued
+        self._channel = taken.channel
+        self._tag = taken.tag
+        self._home = home
+        self._sender = home.sender
+        self._ledger = home.ledger
+        self._verdicts = home.verdicts
         self._seq = 0
         self._cancelled = asyncio.Event()
         self._reason: CancelReason | None = None
@@ -80,12 +97,11 @@ class RabbitDelivery(Delivery):
         self._batch: list[Reply] = []
         self._flush_waits = False
         self._drained_at = 0
-        self._verdicts = verdicts
         self._ask = ask
-        if channel.is_closed:
+        if self._channel.is_closed:
             self.cancel("transport")
         else:
-            channel.closing.add_done_callback(self._channel_closed)
+            self._channel.closing.add_done_callback(self._channel_closed)
 
     def _channel_closed(self, _: object) -> None:
         self.cancel("transport")
@@ -93,10 +109,6 @@ class RabbitDelivery(Delivery):
     @property
     def cancelled(self) -> bool:
         return self._cancelled.is_set()
-
-    @property
-    def settled(self) -> bool:
-        return self._settled
 
     async def wait_cancelled(self) -> None:
         await self._cancelled.wait()
@@ -219,28 +231,28 @@ class RabbitDelivery(Delivery):
             return
         self._settled = True
         self._forget_inflight()
-        self._on_settled(self)
+        self._home.settled(self)
         self._channel.closing.remove_done_callback(self._channel_closed)
         # A transport failure hands the job back so that it is not lost; a caller that
         # is gone (or a finished job) is acked.
         requeue = requeue or (self._reason == "transport" and not self._ended)
         if self._reason == "unrouted" and not self._ended:
-            self._on_hold(self)  # handed back a little later, once its gateway is back
+            self._home.hold(self)  # handed back a little later, once its gateway is back
             return
         if requeue:
             await self.hand_back()
             return
         if not self._channel.is_closed:
-            with contextlib.suppress(*BROKER_ERRORS):
+            with tolerated("acking a job"):
                 await self._channel.basic_ack(self._tag)
 
     async def hand_back(self) -> None:
         """Requeue the job for another attempt (a dead channel's jobs requeue themselves)."""
         if self._channel.is_closed:
             return
-        with contextlib.suppress(*BROKER_ERRORS):
+        with tolerated("handing a job back"):
             await self._channel.basic_nack(self._tag, requeue=True)
-        await self._on_requeued(self)
+        await self._home.requeued(self)
 
 
 def _outcome(task: asyncio.Task[bool]) -> bool | BaseException:

@@ -1,15 +1,15 @@
-"""Verdicts: the gateway's go-ahead for a job that is about to run again.
+"""Verdicts: the gateway's go-ahead for a job that is about to run again (the worker's side).
 
 Classic queues flag a redelivery but do not count deliveries, so a job that kills
 every worker that runs it would come back forever (quorum queues have
 ``x-delivery-limit``). The gateway that owns the job can count: each delivery that
 reached a backend sent it a ``Started``. So a worker that takes a *redelivered* job in
-classic mode puts ``ask`` on its ``Started`` and waits for the gateway's verdict before
-calling the backend: ``go``, or ``stop`` when the job already ran
-``rabbitmq_delivery_limit`` times (the gateway then fails the ticket) or nobody there
-waits for it any more. A worker started after the job was given up never heard the
-cancel broadcast, but it asks too, so it drops the job instead of running it (and dying
-again). Fresh deliveries do not ask: the common path costs nothing.
+classic mode puts ``ask`` on its ``Started`` and waits for the gateway's verdict
+(``gateway/replies.py`` answers) before calling the backend: ``go``, or ``stop`` when
+the job already ran ``rabbitmq_delivery_limit`` times (the gateway then fails the
+ticket) or nobody there waits for it any more. A worker started after the job was
+given up never heard the cancel broadcast, but it asks too, so it drops the job
+instead of running it (and dying again). Fresh deliveries do not ask: the common path costs nothing.
 
 A verdict that does not come within ``VERDICT_WAIT_S`` counts as ``go``: losing one
 must not lose the request.
@@ -18,19 +18,13 @@ must not lose the request.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import Any
 
-import aio_pika
-from aio_pika.abc import AbstractExchange, AbstractIncomingMessage
-
-from seadragon.queue.rabbitmq.connection import BROKER_ERRORS
-from seadragon.queue.rabbitmq.reply import H_DELIVERY
+from seadragon.queue.rabbitmq.broker.codec import Verdict
 
 log = logging.getLogger(__name__)
 
-H_VERDICT = "sd-verdict"
 VERDICT_WAIT_S = 5.0
 
 
@@ -66,24 +60,8 @@ class Verdicts:
     def forget(self, token: str) -> None:
         self._waiting.pop(token, None)
 
-    def heard(self, message: AbstractIncomingMessage) -> bool:
-        """Take ``message`` if it is a verdict; True when it was one."""
-        headers = message.headers or {}
-        verdict = headers.get(H_VERDICT)
-        if verdict is None:
-            return False
-        future = self._waiting.get(str(headers.get(H_DELIVERY)))
+    def heard(self, verdict: Verdict) -> None:
+        """A gateway answered one of this process's deliveries."""
+        future = self._waiting.get(verdict.token)
         if future is not None and not future.done():
-            future.set_result(verdict in ("go", b"go"))
-        return True
-
-
-async def answer(exchange: AbstractExchange, asker: str, token: str, go: bool) -> None:
-    """Tell the worker process ``asker`` whether delivery ``token`` may run."""
-    message = aio_pika.Message(
-        b"",
-        delivery_mode=aio_pika.DeliveryMode.NOT_PERSISTENT,
-        headers={H_VERDICT: "go" if go else "stop", H_DELIVERY: token},
-    )
-    with contextlib.suppress(*BROKER_ERRORS):
-        await exchange.publish(message, routing_key=asker, mandatory=False, timeout=2.0)
+            future.set_result(verdict.go)

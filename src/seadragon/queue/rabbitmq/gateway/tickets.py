@@ -10,18 +10,19 @@ events are passed on in ``seq`` order: one that arrives early waits for those be
 
 With a ``run_limit`` (classic queues, which do not count deliveries), the book counts
 the attempts that started; an attempt beyond the limit (the job kept killing its
-workers) is refused, and the ticket ends with ``UpstreamError`` (``verdict.py``).
+workers) is refused, and the ticket ends with ``UpstreamError`` (``worker/verdict.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import enum
 import time
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Literal
 
-from seadragon.errors import QueueTimeout, SeadragonError, UpstreamError
+from seadragon.errors import SeadragonError, UpstreamError
 from seadragon.queue.base import (
     Chunk,
     End,
@@ -35,27 +36,18 @@ from seadragon.queue.base import (
     Ticket,
     until_end,
 )
-from seadragon.queue.rabbitmq.reply import Reply
+from seadragon.queue.capacity import Capacity
+from seadragon.queue.rabbitmq.broker.codec import Reply
 
-DEFAULT_SERVICE_S = 1.0
 
+class Routed(enum.Enum):
+    """What became of a reply handed to the book."""
 
-class ServiceStats:
-    """Mean service time (Started to End) over the last jobs this gateway saw."""
-
-    def __init__(self, window: int = 100) -> None:
-        self._samples: deque[float] = deque(maxlen=window)
-
-    def add(self, seconds: float) -> None:
-        self._samples.append(seconds)
-
-    @property
-    def observed(self) -> float | None:
-        return sum(self._samples) / len(self._samples) if self._samples else None
-
-    @property
-    def mean(self) -> float:
-        return self.observed or DEFAULT_SERVICE_S
+    WANTED = "wanted"
+    #: No open ticket wants it.
+    UNWANTED = "unwanted"
+    #: The book ended the ticket on hearing it: nobody should run the job any more.
+    GIVEN_UP = "given up"
 
 
 class RabbitTicket(Ticket):
@@ -126,23 +118,24 @@ class TicketBook:
 
     def __init__(
         self,
-        stats: ServiceStats,
-        on_abandoned: Callable[[str], None],
+        capacity: Capacity,
         cancel: Callable[[str], Awaitable[bool]],
         run_limit: int | None = None,
     ) -> None:
-        self.stats = stats
-        self._cancel = cancel
+        self.capacity = capacity
         self.tickets: dict[str, RabbitTicket] = {}
-        self._on_abandoned = on_abandoned
+        self._cancel = cancel
         self._run_limit = run_limit
         self._stray: OrderedDict[str, None] = OrderedDict()
 
-    def open(self, job: Job, position: Position, max_wait_s: float) -> RabbitTicket:
+    def open(
+        self, job: Job, position: Position, max_wait_s: float, expire: Callable[[str], None]
+    ) -> RabbitTicket:
+        """A ticket for ``job``; ``expire`` is called with its id if it is still queued
+        after ``max_wait_s``."""
         ticket = RabbitTicket(job, position, self._cancel)
         self.tickets[job.id] = ticket
-        loop = asyncio.get_running_loop()
-        ticket.timer = loop.call_later(max_wait_s, self._expire, job.id)
+        ticket.timer = asyncio.get_running_loop().call_later(max_wait_s, expire, job.id)
         return ticket
 
     def discard(self, job_id: str) -> None:
@@ -157,19 +150,17 @@ class TicketBook:
     def running(self) -> list[RabbitTicket]:
         return [t for t in self.tickets.values() if t.state == "running"]
 
-    def end(self, job_id: str, error: SeadragonError, *, abandon: bool = True) -> bool:
-        """End a ticket here with ``error``; ``abandon`` tells workers to drop the job."""
+    def end(self, job_id: str, error: SeadragonError) -> bool:
+        """End a ticket here with ``error``; False if it was not open."""
         ticket = self.tickets.pop(job_id, None)
         if ticket is None or ticket.done:
             return False
         ticket.push(Failed(error))
-        if abandon:
-            self._on_abandoned(job_id)
         return True
 
     def end_all(self, error: SeadragonError) -> None:
         for job_id in list(self.tickets):
-            self.end(job_id, error, abandon=False)
+            self.end(job_id, error)
 
     def first_stray(self, job_id: str) -> bool:
         """Note a reply nobody here wants; True the first time for ``job_id``."""
@@ -180,30 +171,26 @@ class TicketBook:
             self._stray.popitem(last=False)
         return True
 
-    def _expire(self, job_id: str) -> None:
-        ticket = self.tickets.get(job_id)
-        if ticket is not None and ticket.state == "queued":
-            self.end(job_id, QueueTimeout("the request waited too long in the queue"))
-
-    def route(self, reply: Reply) -> bool:
-        """Hand ``reply`` to its ticket; False when no open ticket wants it."""
+    def route(self, reply: Reply) -> Routed:
+        """Hand ``reply`` to its ticket."""
         ticket = self.tickets.get(reply.job_id)
         if ticket is None:
-            return False
+            return Routed.UNWANTED
         if reply.token != ticket.token:
             if self._over_limit(ticket, reply):
-                return False
-            if not self._switch(ticket, reply):
-                return not ticket.done
+                return Routed.GIVEN_UP
+            switched = self._switch(ticket, reply)
+            if switched is not Routed.WANTED:
+                return switched
         if reply.seq <= ticket.last_seq:
-            return True  # a duplicate publish
+            return Routed.WANTED  # a duplicate publish
         if reply.seq > ticket.last_seq + 1:
             ticket.early[reply.seq] = reply.event
-            return True
+            return Routed.WANTED
         self._pass(ticket, reply.event)
         while not ticket.done and ticket.last_seq + 1 in ticket.early:
             self._pass(ticket, ticket.early.pop(ticket.last_seq + 1))
-        return True
+        return Routed.WANTED
 
     def _pass(self, ticket: RabbitTicket, event: Event) -> None:
         """Hand the attempt's next event (``last_seq + 1``) to the caller."""
@@ -218,8 +205,8 @@ class TicketBook:
                 ticket.timer.cancel()
         elif isinstance(event, Chunk | Result):
             ticket.output_seen = True
-        elif isinstance(event, End) and ticket.started is not None:
-            self.stats.add(time.monotonic() - ticket.started)
+        elif isinstance(event, End | Failed) and ticket.started is not None:
+            self.capacity.observe(time.monotonic() - ticket.started)
         ticket.push(event)
         if ticket.done:
             self.tickets.pop(ticket.id, None)
@@ -238,11 +225,11 @@ class TicketBook:
         )
         return True
 
-    def _switch(self, ticket: RabbitTicket, reply: Reply) -> bool:
+    def _switch(self, ticket: RabbitTicket, reply: Reply) -> Routed:
         """Follow the delivery that sent ``reply``, if it supersedes the current one."""
         if ticket.token is not None:
             if reply.token in ticket.old_tokens or reply.attempt < ticket.attempt:
-                return False
+                return Routed.UNWANTED if ticket.done else Routed.WANTED
             if ticket.output_seen and ticket.job.buffered:
                 ticket.output_seen = False  # the new attempt's Started restarts the answer
             elif ticket.output_seen and not isinstance(reply.event, Failed):
@@ -253,10 +240,10 @@ class TicketBook:
                         "please retry the request"
                     ),
                 )
-                return False
+                return Routed.GIVEN_UP
             ticket.old_tokens.add(ticket.token)
         ticket.token = reply.token
         ticket.attempt = reply.attempt
         ticket.last_seq = 0
         ticket.early.clear()
-        return True
+        return Routed.WANTED

@@ -1,11 +1,17 @@
-"""One robust AMQP connection per process, and the channels Seadragon opens on it."""
+"""One robust AMQP connection per process, the channels on it, and what broker errors mean.
+
+Every failure of the broker or of a channel is translated here, and only here, into
+Seadragon's ``QueueUnavailable`` (``broker_call``), or dropped where a failure is
+harmless (``tolerated``: a stale ack after a reconnect, a heartbeat the next beat
+repeats). Anything else is a bug and propagates.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import aio_pika
@@ -14,10 +20,12 @@ from aio_pika.exceptions import AMQPError, ChannelInvalidStateError
 from aiormq.abc import AbstractChannel
 
 from seadragon.errors import QueueUnavailable
+from seadragon.queue.rabbitmq.broker.outage import quiet_outages
 
 log = logging.getLogger(__name__)
 
-#: The default 5 s would delay recovery after a broker restart by up to 5 s (DESIGN §5.6).
+#: The default 5 s would delay recovery after a broker restart by up to 5 s
+#: (``docs/architecture.md``, "Delivery guarantees").
 RECONNECT_INTERVAL_S = 1.0
 CONNECT_TIMEOUT_S = 5.0
 
@@ -25,7 +33,27 @@ Listener = Callable[[], None]
 
 #: What a broker operation raises when the broker or the channel is not there (aiormq's
 #: ChannelInvalidStateError is a RuntimeError, not an AMQPError).
-BROKER_ERRORS = (AMQPError, ChannelInvalidStateError, ConnectionError, TimeoutError)
+_BROKER_ERRORS = (AMQPError, ChannelInvalidStateError, ConnectionError, TimeoutError)
+
+
+@contextlib.contextmanager
+def broker_call(what: str) -> Iterator[None]:
+    """A broker failure inside the block raises ``QueueUnavailable`` ("``what``: ...")."""
+    try:
+        yield
+    except QueueUnavailable:
+        raise
+    except _BROKER_ERRORS as exc:
+        raise QueueUnavailable(f"{what}: {exc!r}") from None
+
+
+@contextlib.contextmanager
+def tolerated(what: str) -> Iterator[None]:
+    """A broker failure inside the block is harmless here: note it and go on."""
+    try:
+        yield
+    except (*_BROKER_ERRORS, QueueUnavailable) as exc:
+        log.debug("%s failed, harmlessly: %r", what, exc)
 
 
 class Connection:
@@ -64,6 +92,7 @@ class Connection:
         async with self._lock:
             if self._conn is not None:
                 return self._conn
+            quiet_outages()
             try:
                 conn = await aio_pika.connect_robust(
                     self._url,
@@ -71,7 +100,7 @@ class Connection:
                     timeout=CONNECT_TIMEOUT_S,
                     client_properties={"connection_name": self._name},
                 )
-            except Exception as exc:
+            except (*_BROKER_ERRORS, OSError) as exc:
                 raise QueueUnavailable(f"cannot connect to RabbitMQ: {exc}") from None
             conn.close_callbacks.add(self._lost)
             conn.reconnect_callbacks.add(self._restored)
@@ -83,7 +112,8 @@ class Connection:
         """A new robust channel with publisher confirms (reopened after a reconnect)."""
         conn = await self.open()
         channel = conn.channel(publisher_confirms=True, on_return_raises=on_return_raises)
-        await channel.initialize(timeout=CONNECT_TIMEOUT_S)
+        with broker_call("cannot open a RabbitMQ channel"):
+            await channel.initialize(timeout=CONNECT_TIMEOUT_S)
         return channel
 
     async def wait_connected(self, within: float) -> bool:
@@ -101,7 +131,7 @@ class Connection:
         if conn is not None:
             self._connected = False
             self._up.clear()
-            with contextlib.suppress(Exception):
+            with tolerated("closing the connection"):
                 await conn.close()
 
     # Callbacks from aio-pika --------------------------------------------------------
@@ -125,7 +155,7 @@ class Connection:
         for listener in self._on_restored if up else self._on_lost:
             try:
                 listener()
-            except Exception:
+            except Exception:  # an aio-pika callback boundary: one listener must not stop the rest
                 log.exception("connection listener failed")
 
 
@@ -142,3 +172,53 @@ async def underlay(channel: AbstractRobustChannel, within: float) -> AbstractCha
                 await asyncio.sleep(0.01)
     except TimeoutError:
         raise QueueUnavailable("RabbitMQ is not reachable") from None
+
+
+class Channels:
+    """The channels of one process, by job: opened by ``open``, reopened by aio-pika.
+
+    ``publish`` has confirms and raises on returns (a NO_ROUTE is how a worker learns its
+    gateway is gone); ``admin`` declares, reads depths and purges (a failed passive
+    declare closes it); ``take`` gets and acks jobs (its death hands back what was taken
+    on it); ``consume`` hears the reply, control, heartbeat, doorbell and dead queues.
+    """
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+        self._open: dict[str, AbstractRobustChannel] = {}
+
+    async def open(self) -> None:
+        conn = self._connection
+        self._open = {
+            "publish": await conn.channel(on_return_raises=True),
+            "admin": await conn.channel(),
+            "take": await conn.channel(),
+            "consume": await conn.channel(),
+        }
+
+    def down(self, role: str) -> bool:
+        """True while the channel is not open (not yet, or during an outage)."""
+        channel = self._open.get(role)
+        return channel is None or channel.is_closed
+
+    def _get(self, role: str) -> AbstractRobustChannel:
+        channel = self._open.get(role)
+        if channel is None:
+            raise QueueUnavailable("the queue is not started")
+        return channel
+
+    @property
+    def publish(self) -> AbstractRobustChannel:
+        return self._get("publish")
+
+    @property
+    def admin(self) -> AbstractRobustChannel:
+        return self._get("admin")
+
+    @property
+    def take(self) -> AbstractRobustChannel:
+        return self._get("take")
+
+    @property
+    def consume(self) -> AbstractRobustChannel:
+        return self._get("consume")

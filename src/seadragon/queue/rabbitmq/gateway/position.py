@@ -13,10 +13,12 @@ import contextlib
 import logging
 from collections.abc import Callable
 
+from seadragon.errors import QueueUnavailable
 from seadragon.queue.base import Job, Position
-from seadragon.queue.rabbitmq.aging import BandChain
-from seadragon.queue.rabbitmq.queues import BandQueues
-from seadragon.queue.rabbitmq.tickets import RabbitTicket, ServiceStats
+from seadragon.queue.capacity import Capacity
+from seadragon.queue.rabbitmq.broker.aging import BandChain
+from seadragon.queue.rabbitmq.broker.queues import BandQueues
+from seadragon.queue.rabbitmq.gateway.tickets import RabbitTicket
 
 log = logging.getLogger(__name__)
 
@@ -24,19 +26,12 @@ REFRESH_S = 1.0
 
 
 class PositionEstimator:
-    """Positions and ETAs: ``ahead * mean_service_s / slots``."""
+    """Positions and ETAs (``Capacity.eta_s``) of this gateway's waiting tickets."""
 
-    def __init__(
-        self,
-        chain: BandChain,
-        queues: BandQueues,
-        stats: ServiceStats,
-        slots: Callable[[str], int],
-    ) -> None:
+    def __init__(self, chain: BandChain, queues: BandQueues, capacity: Capacity) -> None:
         self.chain = chain
         self.queues = queues
-        self.stats = stats
-        self.slots = slots
+        self.capacity = capacity
         self._poked = asyncio.Event()
 
     def poke(self) -> None:
@@ -53,12 +48,11 @@ class PositionEstimator:
             self._poked.clear()
             try:
                 await self.refresh(waiting(), fresh=fresh)
-            except Exception as exc:  # a loop boundary: try again at the next tick
-                log.debug("position refresh failed: %r", exc)
+            except QueueUnavailable as exc:  # the broker is away: try again at the next tick
+                log.debug("position refresh failed: %s", exc.message)
 
     def position(self, model: str, ahead: int) -> Position:
-        eta = ahead * self.stats.mean / max(1, self.slots(model))
-        return Position(ahead=ahead, eta_s=round(eta, 3), estimated=True)
+        return Position(ahead=ahead, eta_s=self.capacity.eta_s(ahead, model), estimated=True)
 
     def at_submit(self, job: Job, depths: dict[str, int]) -> Position:
         ahead = sum(depths[b] for b in self.chain.above(job.band)) + depths[job.band]

@@ -10,55 +10,46 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import time
-from dataclasses import asdict
-from typing import Any
 
-import aio_pika
-import orjson
-from aio_pika.abc import AbstractExchange, AbstractIncomingMessage, AbstractRobustChannel
+from pydantic import BaseModel
 
 from seadragon.queue.base import ModelInfo, WorkerInfo
-from seadragon.queue.rabbitmq.connection import BROKER_ERRORS
-from seadragon.queue.rabbitmq.exchanges import Names, subscribe
+from seadragon.queue.rabbitmq.broker.broadcast import Broadcast
+from seadragon.queue.rabbitmq.broker.connection import Channels, tolerated
+from seadragon.queue.rabbitmq.broker.messages import Beat, Probe, Withdraw
 from seadragon.queue.status import served_models
-
-log = logging.getLogger(__name__)
 
 HEARTBEAT_S = 2.0
 MISSED_BEATS = 3
 
 
-class WorkerRegistry:
+class Heartbeats:
     """Live workers as this process knows them, and the heartbeats of its own."""
 
     def __init__(
         self,
-        names: Names,
+        broadcast: Broadcast[Beat | Withdraw | Probe],
+        channels: Channels,
         process_id: str,
-        channel: AbstractRobustChannel,
-        exchange: AbstractExchange,
     ) -> None:
-        self._queue_name = names.private_queue("workers", process_id)
-        self._exchange_name = names.workers
+        self._broadcast = broadcast
+        self._channels = channels
         self._process_id = process_id
-        self._channel = channel
-        self._exchange = exchange
         self._mine: dict[str, WorkerInfo] = {}
         self._seen: dict[str, tuple[WorkerInfo, float]] = {}
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        await subscribe(self._channel, self._queue_name, self._exchange_name, self._on_message)
+        await self._broadcast.listen(self._channels.consume, self._heard)
         self._task = asyncio.create_task(self._beat_forever(), name="seadragon-heartbeat")
-        await self._send({"op": "probe"})
+        await self._send(Probe(sender=self._process_id))
 
     async def rejoin(self) -> None:
         """After a reconnect: nobody could beat meanwhile, so ask everyone to beat now."""
         now = time.monotonic()
         self._seen = {id_: (info, now) for id_, (info, _) in self._seen.items()}
-        await self._send({"op": "probe"})
+        await self._send(Probe(sender=self._process_id))
 
     async def close(self) -> None:
         if self._task is not None:
@@ -70,17 +61,17 @@ class WorkerRegistry:
 
     async def advertise(self, worker: WorkerInfo) -> None:
         self._mine[worker.id] = worker
-        await self._send({"op": "beat", "worker": asdict(worker)})
+        await self._send(Beat.of(worker, self._process_id))
 
     async def withdraw(self, worker_id: str) -> None:
         self._mine.pop(worker_id, None)
-        await self._send({"op": "withdraw", "id": worker_id})
+        await self._send(Withdraw(id=worker_id, sender=self._process_id))
 
     def workers(self) -> list[WorkerInfo]:
         """This process's workers, and those of others heard from recently."""
         horizon = time.monotonic() - HEARTBEAT_S * MISSED_BEATS - 0.5
         # Silence during an outage says nothing about the workers: keep them till it ends.
-        if self._channel.is_closed:
+        if self._channels.down("consume"):
             horizon = float("-inf")
         for worker_id, (_, seen) in list(self._seen.items()):
             if seen < horizon:
@@ -91,10 +82,6 @@ class WorkerRegistry:
     def models(self) -> dict[str, ModelInfo]:
         return served_models(self.workers())
 
-    def slots(self, model: str) -> int:
-        info = self.models().get(model)
-        return info.slots if info is not None else 1
-
     async def _beat_forever(self) -> None:
         while True:
             await asyncio.sleep(HEARTBEAT_S)
@@ -102,31 +89,18 @@ class WorkerRegistry:
 
     async def _beat_all(self) -> None:
         for worker in list(self._mine.values()):
-            await self._send({"op": "beat", "worker": asdict(worker)})
+            await self._send(Beat.of(worker, self._process_id))
 
-    async def _send(self, data: dict[str, Any]) -> None:
-        data["from"] = self._process_id
-        message = aio_pika.Message(
-            orjson.dumps(data), delivery_mode=aio_pika.DeliveryMode.NOT_PERSISTENT
-        )
-        try:
-            await self._exchange.publish(message, routing_key="", mandatory=False, timeout=2.0)
-        except BROKER_ERRORS as exc:
-            # The next beat repeats it; an outage must not stop the worker.
-            log.debug("heartbeat not sent: %r", exc)
+    async def _send(self, message: BaseModel) -> None:
+        # The next beat repeats it; an outage must not stop the worker.
+        with tolerated("sending a heartbeat"):
+            await self._broadcast.send(message)
 
-    async def _on_message(self, message: AbstractIncomingMessage) -> None:
-        try:
-            data = orjson.loads(message.body)
-            if data.get("from") == self._process_id:
-                return  # already applied locally, and may be older than a later withdraw
-            op = data["op"]
-            if op == "beat":
-                worker = WorkerInfo(**data["worker"])
-                self._seen[worker.id] = (worker, time.monotonic())
-            elif op == "withdraw":
-                self._seen.pop(data["id"], None)
-            elif op == "probe":
-                await self._beat_all()
-        except (KeyError, TypeError, ValueError, orjson.JSONDecodeError):
-            log.warning("ignoring a malformed message on the workers exchange")
+    async def _heard(self, message: Beat | Withdraw | Probe) -> None:
+        if isinstance(message, Beat):
+            worker = message.info()
+            self._seen[worker.id] = (worker, time.monotonic())
+        elif isinstance(message, Withdraw):
+            self._seen.pop(message.id, None)
+        else:
+            await self._beat_all()

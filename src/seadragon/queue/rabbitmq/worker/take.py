@@ -1,7 +1,7 @@
 """The worker side: pull the next job a slot may run, highest band first.
 
 A free slot pulls with ``basic.get`` (never ``basic.consume``: a prefetched job is held
-by a busy worker, does not age, and breaks band order; DESIGN §5.3). It scans bands top
+by a busy worker, does not age, and breaks band order; ``docs/architecture.md``). It scans bands top
 to bottom over its models and takes the oldest head of the first non-empty band. Across
 models of one band, classic queues are compared by the enqueue timestamp: the slot gets
 one head per model queue and hands the younger ones straight back (a classic queue puts
@@ -16,15 +16,13 @@ ring no bell).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
 import time
 from collections.abc import Coroutine, Iterable
 from typing import Any, NamedTuple
 
-import orjson
-from aio_pika.abc import AbstractIncomingMessage, AbstractRobustChannel
+from aio_pika.abc import AbstractIncomingMessage
 from aio_pika.exceptions import ChannelNotFoundEntity
 from aio_pika.message import IncomingMessage
 from aiormq.abc import AbstractChannel
@@ -32,14 +30,23 @@ from pamqp.commands import Basic
 
 from seadragon.config import Settings
 from seadragon.errors import QueueTimeout, QueueUnavailable, SeadragonError, UpstreamError
-from seadragon.queue.base import Failed, Job, now_us
-from seadragon.queue.rabbitmq.connection import BROKER_ERRORS, Connection, underlay
-from seadragon.queue.rabbitmq.delivery import RabbitDelivery
+from seadragon.queue.base import Failed, now_us
+from seadragon.queue.rabbitmq.broker.codec import JobMessage, Reply, read_job
+from seadragon.queue.rabbitmq.broker.connection import (
+    Channels,
+    Connection,
+    broker_call,
+    tolerated,
+    underlay,
+)
+from seadragon.queue.rabbitmq.broker.messages import H_ENQUEUED, Malformed
+from seadragon.queue.rabbitmq.broker.queues import BandQueues
+from seadragon.queue.rabbitmq.broker.rejects import Rejects
 from seadragon.queue.rabbitmq.doorbell import Doorbell
-from seadragon.queue.rabbitmq.ledger import Ledger
-from seadragon.queue.rabbitmq.queues import H_DEADLINE, H_ENQUEUED, BandQueues
-from seadragon.queue.rabbitmq.reply import Reply, ReplySender
-from seadragon.queue.rabbitmq.verdict import Verdicts
+from seadragon.queue.rabbitmq.worker.delivery import RabbitDelivery, Taken
+from seadragon.queue.rabbitmq.worker.ledger import Ledger
+from seadragon.queue.rabbitmq.worker.sender import ReplySender
+from seadragon.queue.rabbitmq.worker.verdict import Verdicts
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +64,7 @@ class Head(NamedTuple):
     message: AbstractIncomingMessage
 
 
-class Processor:
+class Taker:
     """Hands free slots the jobs they may run, and tracks the deliveries running here."""
 
     def __init__(
@@ -65,17 +72,19 @@ class Processor:
         settings: Settings,
         queues: BandQueues,
         connection: Connection,
-        channel: AbstractRobustChannel,
+        channels: Channels,
         sender: ReplySender,
         doorbell: Doorbell,
+        rejects: Rejects,
     ) -> None:
         self.settings = settings
         self.queues = queues
         self.bands = list(settings.bands)
         self.connection = connection
-        self.channel = channel
+        self.channels = channels
         self.sender = sender
         self.doorbell = doorbell
+        self.rejects = rejects
         self.running: dict[str, set[RabbitDelivery]] = {}
         self.ledger = Ledger(cancel_ttl_s=settings.max_queue_wait_s + 60)
         self.verdicts = Verdicts()
@@ -130,15 +139,14 @@ class Processor:
             await self.doorbell.listen()
             for model in models:
                 await self.queues.ensure(model)
-            return await self._scan(models)
-        except (*BROKER_ERRORS, QueueUnavailable) as exc:
-            log.debug("take: broker not usable (%r); retrying", exc)
-        except Exception:  # a loop boundary: the slot must keep taking
-            log.exception("take: scanning the band queues failed; retrying")
+            with broker_call("cannot take a job"):
+                return await self._scan(models)
+        except QueueUnavailable as exc:
+            log.debug("take: broker not usable (%s); retrying", exc.message)
         return None
 
     async def _scan(self, models: list[str]) -> RabbitDelivery | None:
-        channel = await underlay(self.channel, TAKE_TIMEOUT_S)
+        channel = await underlay(self.channels.take, TAKE_TIMEOUT_S)
         self._rotation += 1
         start = self._rotation % max(1, len(models))
         order = models[start:] + models[:start]
@@ -177,70 +185,51 @@ class Processor:
 
     async def _accept(self, head: Head, band: str) -> RabbitDelivery | None:
         """A delivery for ``head``, or None when it must not run (it is settled here)."""
-        _, channel, message = head
+        model, channel, message = head
         try:
-            job = Job.from_dict(orjson.loads(message.body))
-        except (ValueError, TypeError, orjson.JSONDecodeError):
-            log.error("dropping a malformed job message %r", message.correlation_id)
+            taken = read_job(message)
+        except Malformed as exc:
+            await self.rejects.keep(message, self.queues.queue_name(model, band), str(exc))
             await channel.basic_ack(message.delivery_tag or 0)
             return None
+        job = taken.job
         if self.ledger.is_cancelled(job.id):
             await channel.basic_ack(message.delivery_tag or 0)
             return None
-        headers: dict[str, Any] = dict(message.headers or {})
-        count = headers.get("x-delivery-count", 0) if self.settings.rabbitmq_quorum else None
-        attempt = self.ledger.attempt(
-            job.id, bool(message.redelivered), count if isinstance(count, int) else None
-        )
-        if self.settings.rabbitmq_quorum and _exhausted(headers):
+        quorum = self.settings.rabbitmq_quorum
+        count = taken.headers.delivery_count if quorum else None
+        attempt = self.ledger.attempt(job.id, taken.redelivered, count)
+        if quorum and taken.headers.exhausted:
             limit = self.settings.rabbitmq_delivery_limit
             error: SeadragonError = UpstreamError(
                 f"the request failed {limit + 1} times; giving up"
             )
-            await self._refuse(head, job, max(attempt, limit + 1), error)
+            await self._refuse(head, taken, max(attempt, limit + 1), error)
             return None
-        if now_us() > self._deadline_us(job, headers):
+        if now_us() > taken.headers.deadline_us:
             error = QueueTimeout("the request waited too long in the queue")
-            await self._refuse(head, job, attempt, error)
+            await self._refuse(head, taken, attempt, error)
             return None
-        delivery = RabbitDelivery(
-            job,
-            band,
-            attempt,
-            channel,
-            message.delivery_tag or 0,
-            gateway_id=str(message.reply_to),
-            sender=self.sender,
-            ledger=self.ledger,
-            on_settled=self._settled,
-            on_requeued=self._requeued,
-            on_hold=self._hold,
-            verdicts=self.verdicts,
-            ask=self._asker(bool(message.redelivered), headers),
-        )
+        where = Taken(channel, message.delivery_tag or 0, taken.gateway_id)
+        delivery = RabbitDelivery(job, band, attempt, where, self, ask=self._asker(taken))
         self.running.setdefault(job.id, set()).add(delivery)
         return delivery
 
-    def _asker(self, redelivered: bool, headers: dict[str, Any]) -> str | None:
+    def _asker(self, taken: JobMessage) -> str | None:
         """Classic queues: who asks the gateway before a job that may have run runs again
         (``verdict.py``); a promoted job is a new message that may have run before."""
-        if self.settings.rabbitmq_quorum or not (redelivered or "x-death" in headers):
+        if self.settings.rabbitmq_quorum or not (taken.redelivered or taken.headers.promoted):
             return None
         return self.sender.process_id
 
-    def _deadline_us(self, job: Job, headers: dict[str, Any]) -> int:
-        """When the job stops being worth starting: its gateway's deadline, else ours."""
-        deadline = headers.get(H_DEADLINE)
-        if isinstance(deadline, int):
-            return deadline
-        return job.enqueued_us + round(self.settings.max_queue_wait_s * 1_000_000)
-
-    async def _refuse(self, head: Head, job: Job, attempt: int, error: SeadragonError) -> None:
+    async def _refuse(
+        self, head: Head, taken: JobMessage, attempt: int, error: SeadragonError
+    ) -> None:
         """Tell the gateway the job will not run, then drop it."""
         _, channel, message = head
-        reply = Reply(job.id, secrets.token_hex(8), attempt, 1, Failed(error))
-        with contextlib.suppress(*BROKER_ERRORS):
-            await self.sender.send(str(message.reply_to), reply)
+        reply = Reply(taken.job.id, secrets.token_hex(8), attempt, 1, Failed(error))
+        with tolerated("telling a gateway its job will not run"):
+            await self.sender.send(taken.gateway_id, reply)
         await channel.basic_ack(message.delivery_tag or 0)
 
     # Settling ---------------------------------------------------------------------
@@ -253,7 +242,7 @@ class Processor:
         self.ledger.handed_back(delivery.job.id, counted=True)
         self._spawn(delivery.settle(requeue=True))
 
-    def _hold(self, delivery: RabbitDelivery) -> None:
+    def hold(self, delivery: RabbitDelivery) -> None:
         """Hand back, after a pause, a job whose gateway may be reconnecting."""
 
         async def later() -> None:
@@ -267,11 +256,11 @@ class Processor:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    async def _requeued(self, delivery: RabbitDelivery) -> None:
+    async def requeued(self, delivery: RabbitDelivery) -> None:
         self.queues.reread(delivery.job.model, delivery.band)
         await self.doorbell.ring()
 
-    def _settled(self, delivery: RabbitDelivery) -> None:
+    def settled(self, delivery: RabbitDelivery) -> None:
         deliveries = self.running.get(delivery.job.id)
         if deliveries is not None:
             deliveries.discard(delivery)
@@ -282,17 +271,3 @@ class Processor:
 def _enqueued_us(message: AbstractIncomingMessage) -> int:
     value = (message.headers or {}).get(H_ENQUEUED)
     return value if isinstance(value, int) else 0
-
-
-def _exhausted(headers: dict[str, Any]) -> bool:
-    """True when the job was dead-lettered for reaching ``x-delivery-limit`` on its way up."""
-    deaths = headers.get("x-death")
-    if not isinstance(deaths, list):
-        return False
-    for death in deaths:
-        reason = death.get("reason") if isinstance(death, dict) else None
-        if isinstance(reason, bytes):
-            reason = reason.decode()
-        if reason == "delivery_limit":
-            return True
-    return False
