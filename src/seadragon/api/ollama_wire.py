@@ -22,7 +22,7 @@ from pydantic import (
 )
 
 from seadragon.errors import InvalidRequest
-from seadragon.wire import ModelName, Text
+from seadragon.wire import INT64, ModelName, Text
 
 #: Options a request may set; the first group also has a standard OpenAI field.
 SAMPLING_OPTIONS = frozenset(
@@ -63,6 +63,8 @@ def _options(value: dict[str, Any]) -> dict[str, Any]:
                 raise InvalidRequest(f"{field} must be a boolean", param=field)
         elif isinstance(item, bool) or not isinstance(item, int | float):
             raise InvalidRequest(f"{field} must be a number", param=field)
+        elif isinstance(item, int) and not -INT64 <= item < INT64:
+            raise InvalidRequest(f"{field} must fit in 64 bits", param=field)
     return value
 
 
