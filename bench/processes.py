@@ -143,6 +143,8 @@ async def start_stack(
         "SEADRAGON_LOG_LEVEL": "warning",
         "SEADRAGON_SECRET_KEY": uuid.uuid4().hex,
         "SEADRAGON_RABBITMQ_NAMESPACE": f"sdbench-{uuid.uuid4().hex[:8]}",
+        # Several workers share this machine: no fixed metrics port unless asked for.
+        "SEADRAGON_WORKER_METRICS_PORT": "0",
         **(settings or {}),
     }
     backend = {"name": "fake", "url": upstream, "kind": "openai", "slots": slots}

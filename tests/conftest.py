@@ -29,6 +29,9 @@ TABLES = (
     "request_log",
     "login_failures",
     "sessions",
+    "limit_leases",
+    "limit_counters",
+    "limits",
     "api_keys",
     "users",
 )

@@ -19,6 +19,7 @@ from seadragon.backends.ollama_replies import ReplyTranslator, openai_logprobs
 from seadragon.backends.openai import embeddings_response
 from seadragon.config import BackendConfig, ModelOptions
 from seadragon.errors import InvalidRequest, UpstreamError
+from seadragon.ollama_extension import merge_extension
 
 #: Ollama ``options`` a request may set itself; hardware placement stays the operator's.
 REQUEST_OPTIONS = frozenset(
@@ -115,8 +116,9 @@ class OllamaBackend(HTTPBackend):
             payload["suffix"] = body["suffix"]
         else:
             # OpenAI completions continue the text as given; Ollama would wrap it in the
-            # chat template. Fill-in-the-middle (suffix) needs that template, so not then.
-            payload["raw"] = True
+            # chat template. Fill-in-the-middle (suffix) needs that template, so not then;
+            # nor when a native request chose (``raw``/``template`` in its extension).
+            payload.setdefault("raw", True)
         head = _head("cmpl", "text_completion", body)
 
         def chunk(text: str, finish: str | None = None) -> dict[str, Any]:
@@ -189,7 +191,7 @@ class OllamaBackend(HTTPBackend):
             payload["options"] = options
         if defaults is not None and defaults.keep_alive is not None:
             payload["keep_alive"] = defaults.keep_alive
-        return payload
+        return merge_extension(payload, body)
 
 
 def _head(prefix: str, kind: str, body: dict[str, Any]) -> dict[str, Any]:

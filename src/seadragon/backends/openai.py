@@ -23,6 +23,7 @@ from seadragon.backends.http import (
 )
 from seadragon.config import BackendConfig
 from seadragon.errors import InvalidRequest, SeadragonError, UpstreamError
+from seadragon.ollama_extension import refuse_extension
 
 __all__ = [
     "HTTPBackend",
@@ -120,6 +121,7 @@ class OpenAIBackend(HTTPBackend):
 
     async def embed(self, body: dict[str, Any]) -> dict[str, Any]:
         """``POST /v1/embeddings``; float answers are packed when base64 was asked for."""
+        body = refuse_extension(body, self.name)
         payload = strip_url_fields(body)
         model = str(body.get("model", ""))
         data = await self._request_json(
@@ -159,6 +161,7 @@ class OpenAIBackend(HTTPBackend):
         """Refuse, before anything is sent, what this server is known to fail on."""
 
     async def _stream_sse(self, path: str, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+        body = refuse_extension(body, self.name)
         await self._check(path, body)
         model = str(body.get("model", ""))
         last: dict[str, Any] = {}
