@@ -53,7 +53,10 @@ export class Sidebar {
   item(conversation) {
     const title = conversation.title || "New chat";
     const open = h("button", { class: "open", type: "button", title }, title);
-    open.addEventListener("click", () => this.handlers.open(conversation.id));
+    open.addEventListener("click", () => {
+      document.body.classList.remove("show-sidebar"); // on a narrow screen it covers the chat
+      this.handlers.open(conversation.id);
+    });
     const rename = h("button", { class: "icon", type: "button", title: "Rename",
       "aria-label": `Rename ${title}` }, "✎");
     rename.addEventListener("click", () => this.rename(conversation, li));

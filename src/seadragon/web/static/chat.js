@@ -233,6 +233,8 @@ async function openConversation(id) {
       lastAnswer = view;
     }
   }
+  // An unanswered last message is resent with Edit; "Regenerate" would answer it silently.
+  if (turns.at(-1)?.role === "user") lastAnswer = null;
   if (turns.length === 0) conversation.append(emptyState);
   setBusy(false);
   scrollToEnd(true);
@@ -264,6 +266,7 @@ prompt.addEventListener("keydown", (event) => {
 prompt.addEventListener("input", autosize);
 $("stop").addEventListener("click", stop);
 $("new-chat").addEventListener("click", newChat);
+$("chats-toggle").addEventListener("click", () => document.body.classList.toggle("show-sidebar"));
 $("logout").addEventListener("click", logout);
 $("model").addEventListener("change", () => {
   if (chat.id !== null) save({ model: models.value });
