@@ -23,6 +23,9 @@ from seadragon.config import Settings
 from seadragon.db.engine import Database
 
 TABLES = (
+    "setup_tokens",
+    "conversation_messages",
+    "conversations",
     "request_log",
     "login_failures",
     "sessions",

@@ -6,7 +6,9 @@ request_log), made at start-up and closed at shutdown in reverse order.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import sys
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
@@ -15,21 +17,29 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from seadragon.api.errors import install_error_handlers
 from seadragon.api.guard import RequestGuard
+from seadragon.api.ollama_surface import OllamaSurface
 from seadragon.api.routes import (
     auth,
+    conversations,
     health,
     keys,
     limits,
     metrics,
+    ollama,
+    ollama_admin,
+    ollama_meta,
     openai,
     queue,
     requests,
+    responses,
+    setup,
     usage,
     users,
     web,
 )
 from seadragon.api.scope import ScopeContext
 from seadragon.auth.service import AuthService
+from seadragon.auth.setup import issue_token, setup_url
 from seadragon.backends.registry import start_backends
 from seadragon.config import Settings, get_settings
 from seadragon.db.engine import Database
@@ -41,6 +51,7 @@ from seadragon.limits.store import LimitStore, MemoryLimitStore
 from seadragon.limits.store_db import DatabaseLimitStore
 from seadragon.logs import request_line
 from seadragon.metrics import Metrics
+from seadragon.queue.availability import ModelAvailability
 from seadragon.queue.base import BaseQueueManager
 from seadragon.worker.pool import WorkerPool
 
@@ -49,17 +60,38 @@ log = logging.getLogger("seadragon")
 #: Every HTTP route of the gateway, by area.
 ROUTERS = (
     openai.router,
+    responses.router,
+    ollama.router,
+    ollama_meta.router,
+    ollama_admin.router,
     queue.router,
     health.router,
     auth.router,
     users.router,
     keys.router,
+    conversations.router,
+    setup.router,
     web.router,
     metrics.router,
     requests.router,
     usage.router,
     limits.router,
 )
+
+
+async def announce_setup(settings: Settings, database: Database) -> None:
+    """On a database without users, print the one-time link that makes the first admin."""
+    token = await issue_token(database)
+    if token is None:
+        return
+    url = setup_url(settings.host, settings.port, token)
+    # Printed, not logged: it must reach whoever started the server, whatever the log
+    # configuration, and no log file should keep it.
+    sys.stderr.write(
+        "\n  Seadragon has no users yet. Create the first administrator here (the link works"
+        f"\n  once, for the next hour):\n\n    {url}\n\n"
+    )
+    sys.stderr.flush()
 
 
 def make_queue(settings: Settings) -> BaseQueueManager:
@@ -92,6 +124,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.database = database
         app.state.auth = AuthService(settings, database)
         stack.push_async_callback(app.state.auth.aclose)
+        await announce_setup(settings, database)
 
         app.state.limits = limiter = make_limiter(settings, database)
         stack.push_async_callback(limiter.close)
@@ -112,6 +145,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await queue_manager.start()
         stack.push_async_callback(queue_manager.close)
         app.state.queue = LimitedQueue(queue_manager, limiter)
+        availability = ModelAvailability(settings.model_down_window_s)
+        watcher = asyncio.create_task(availability.watch(queue_manager.workers))
+        stack.callback(watcher.cancel)
+        app.state.availability = availability
 
         app.state.workers = None
         if settings.embedded_workers:
@@ -168,6 +205,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_json_depth=settings.max_json_depth,
     )
     app.add_middleware(ScopeContext)
+    app.add_middleware(OllamaSurface)  # outermost: it reshapes the guard's errors too
     return app
 
 

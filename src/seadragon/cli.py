@@ -13,6 +13,7 @@ import typer
 
 from seadragon.cli_accounts import keys_app, users_app
 from seadragon.cli_console import database_label, fail, out, run, settings_or_exit
+from seadragon.cli_help import print_version, serve_epilog
 from seadragon.cli_limits import limits_app
 from seadragon.db.engine import Database, head_revision
 from seadragon.errors import ConfigError
@@ -31,15 +32,31 @@ app.add_typer(db_app, name="db")
 app.add_typer(limits_app, name="limits")
 
 
+@app.callback()
+def main_options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=print_version, is_eager=True, help="Show the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Seadragon: a self-hosted LLM gateway with accounts, API keys and a priority queue."""
+
+
 # serve ------------------------------------------------------------------------------
 
 
-@app.command()
+@app.command(epilog=serve_epilog())
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
 ) -> None:
-    """Run the gateway (HTTP API, web UI and, by default, the workers)."""
+    """Run the gateway (HTTP API, web UI and, by default, the workers).
+
+    On a database without users it prints a one-time link where the first
+    administrator chooses a password.
+    """
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     settings = settings_or_exit(**overrides)
     import uvicorn

@@ -84,6 +84,8 @@ class Settings(BaseSettings):
     worker_metrics_port: int = Field(default=9464, ge=0, le=65535)
     #: Request-log rows older than this are removed in the background (0: keep forever).
     request_log_retention_days: int = Field(default=90, ge=0, le=36500)
+    #: Largest inline image (decoded bytes) a request may carry; the body limit caps it too.
+    max_image_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
 
     # Auth
     session_ttl_s: int = Field(default=12 * 3600, ge=60)
@@ -125,6 +127,12 @@ class Settings(BaseSettings):
     local_model_slots: int = Field(default=1, ge=1, le=16)
     model_refresh_s: float = Field(default=30.0, gt=0)
     model_options: dict[str, ModelOptions] = Field(default_factory=dict)
+    #: A model served within this window whose backends are all down now is a 503, not a 404.
+    model_down_window_s: float = Field(default=600.0, ge=0)
+    #: The model a new web chat starts with (when served); unset: the most used one.
+    default_model: str | None = None
+    #: Registry hosts besides Ollama's own that admins may pull from and push to (``hf.co``).
+    model_registries: list[str] = Field(default_factory=list)
 
     @field_validator("bands")
     @classmethod

@@ -19,6 +19,7 @@ Nothing below ``seadragon.api`` raises HTTP exceptions; it raises these, and
     ├── ServiceUnavailable     503
     │   ├── QueueUnavailable   503   the queue could not accept the request
     │   ├── QueueTimeout       503   waited longer than max_queue_wait_s
+    │   ├── ModelUnavailable   503   every backend of a model served recently is down
     │   └── RequestCleared     503   an admin cleared the queue
     ├── RequestCancelled       499   cancelled by its owner, an admin, or a disconnect
     ├── UpstreamError          502   the backend failed or answered with an error
@@ -131,6 +132,10 @@ class QueueUnavailable(ServiceUnavailable):
 
 class QueueTimeout(ServiceUnavailable):
     code = "queue_timeout"
+
+
+class ModelUnavailable(ServiceUnavailable):
+    code = "model_unavailable"
 
 
 class RequestCleared(ServiceUnavailable):

@@ -13,7 +13,8 @@ from typing import Any
 
 import orjson
 
-from seadragon.queue.base import Job, Position
+from seadragon.api.assembly import Assembly
+from seadragon.queue.base import Job, Position, Started
 
 _ID_PREFIX = {"chat": "chatcmpl-", "completion": "cmpl-"}
 
@@ -27,14 +28,18 @@ def position_comment(position: Position) -> bytes:
     return f": queue position={position.ahead} eta_s={position.eta_s:.1f}\n\n".encode()
 
 
+def started_comment(started: Started) -> bytes:
+    """Which band the request was taken from (after aging); the web chat shows it."""
+    return f": started band={started.band}\n\n".encode()
+
+
 @dataclass
 class Answer:
     """Names every chunk of one request's answer alike, and assembles a whole answer."""
 
     job: Job
     created: int = field(default_factory=lambda: int(time.time()))
-    parts: list[str] = field(default_factory=list)
-    finish_reason: str | None = None
+    assembly: Assembly = field(default_factory=Assembly)
     #: A whole response a backend sent as is (embeddings).
     result: dict[str, Any] | None = None
 
@@ -51,12 +56,11 @@ class Answer:
 
     def restart(self) -> None:
         """Forget what an attempt lost midway contributed."""
-        self.parts, self.finish_reason, self.result = [], None, None
+        self.assembly, self.result = Assembly(), None
 
     def add(self, data: dict[str, Any]) -> None:
         for choice in data.get("choices") or ():
-            self.parts.append(_piece(choice))
-            self.finish_reason = choice.get("finish_reason") or self.finish_reason
+            self.assembly.add(choice)
 
     def body(self, prompt_tokens: int | None, completion_tokens: int | None) -> dict[str, Any]:
         """The whole OpenAI response."""
@@ -70,16 +74,18 @@ class Answer:
             "completion_tokens": completion,
             "total_tokens": prompt + completion,
         }
-        text, finish_reason = "".join(self.parts), self.finish_reason or "stop"
+        assembly = self.assembly
+        finish_reason = assembly.finish_reason or "stop"
         if self.job.kind == "chat":
             choice: dict[str, Any] = {
                 "index": 0,
-                "message": {"role": "assistant", "content": text},
+                "message": assembly.message(),
                 "finish_reason": finish_reason,
-                "logprobs": None,
+                "logprobs": assembly.choice_logprobs(),
             }
             obj = "chat.completion"
         else:
+            text = "".join(assembly.text)
             choice = {"index": 0, "text": text, "finish_reason": finish_reason, "logprobs": None}
             obj = "text_completion"
         return {
@@ -90,10 +96,3 @@ class Answer:
             "choices": [choice],
             "usage": usage,
         }
-
-
-def _piece(choice: dict[str, Any]) -> str:
-    delta = choice.get("delta")
-    if isinstance(delta, dict):
-        return str(delta.get("content") or "")
-    return str(choice.get("text") or "")

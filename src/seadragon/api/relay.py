@@ -13,7 +13,7 @@ from typing import Any
 
 import anyio
 
-from seadragon.api.answer import Answer, position_comment, sse
+from seadragon.api.answer import Answer, position_comment, sse, started_comment
 from seadragon.db.trace import RowSink, Trace
 from seadragon.errors import RequestCancelled, UpstreamError
 from seadragon.queue.base import Chunk, End, Failed, Job, Position, Result, Started, Ticket
@@ -58,6 +58,7 @@ class Relay:
                         yield position_comment(event)
                 elif isinstance(event, Started):
                     trace.started(event.backend, event.band)
+                    yield started_comment(event)
                 elif isinstance(event, Chunk):
                     trace.output(event.data)
                     usage_only = event.data.get("usage") and not event.data.get("choices")

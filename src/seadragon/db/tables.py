@@ -1,5 +1,6 @@
 """Seadragon's tables: users, their API keys and login sessions, failed sign-ins, the
-request log, and limits with their shared counters.
+request log, limits with their shared counters, the web chat's conversations, and the
+one-time first-start setup token.
 
 ``migrations/versions`` creates exactly these; a change here needs a new revision.
 Every timestamp is timezone-aware UTC, on SQLite too (see ``UtcDateTime``).
@@ -16,11 +17,13 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Index,
     Integer,
     MetaData,
     String,
+    Text,
     TypeDecorator,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -209,4 +212,54 @@ class LimitLease(Base):
 
     subject: Mapped[str] = mapped_column(String(24), primary_key=True)
     request_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column()
+
+
+class Conversation(Base):
+    """One web-chat conversation with its settings; only its owner ever sees it."""
+
+    __tablename__ = "conversations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    title: Mapped[str] = mapped_column(String(200), default="")
+    model: Mapped[str | None] = mapped_column(String(255), default=None)
+    system_prompt: Mapped[str | None] = mapped_column(Text, default=None)
+    temperature: Mapped[float | None] = mapped_column(Float, default=None)
+    max_tokens: Mapped[int | None] = mapped_column(Integer, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class ConversationMessage(Base):
+    """One turn of a conversation, with what the chat shows under an answer."""
+
+    __tablename__ = "conversation_messages"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), index=True
+    )
+    role: Mapped[str] = mapped_column(String(16))
+    content: Mapped[str] = mapped_column(Text)
+    #: Images sent with a user message, as data URIs (JSON list), or None.
+    images: Mapped[str | None] = mapped_column(Text, default=None)
+    model: Mapped[str | None] = mapped_column(String(255), default=None)
+    #: ok | stopped | failed (assistant messages)
+    status: Mapped[str | None] = mapped_column(String(16), default=None)
+    request_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    band: Mapped[str | None] = mapped_column(String(32), default=None)
+    entry_band: Mapped[str | None] = mapped_column(String(32), default=None)
+    prompt_tokens: Mapped[int | None] = mapped_column(Integer, default=None)
+    completion_tokens: Mapped[int | None] = mapped_column(Integer, default=None)
+    duration_s: Mapped[float | None] = mapped_column(Float, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SetupToken(Base):
+    """The first-start setup link's token (its SHA-256 only), while no user exists."""
+
+    __tablename__ = "setup_tokens"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
     expires_at: Mapped[datetime] = mapped_column()

@@ -43,7 +43,9 @@ function selectTab(name) {
   for (const panel of document.querySelectorAll(".tab-panel")) {
     panel.hidden = panel.id !== `tab-${name}`;
   }
+  // A notice belongs to the tab it was about; it must not greet the next one.
   $("admin-error").hidden = true;
+  $("flash").hidden = true;
   if (name === "users") users.load();
   if (name === "keys") keys.load();
   if (name === "requests") requests.load();

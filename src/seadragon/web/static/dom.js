@@ -59,12 +59,14 @@ export function when(iso) {
 
 /**
  * Ask for confirmation with the page's <dialog id="confirm">; resolves true or false.
- * A styled dialog rather than window.confirm, which browsers let users suppress.
+ * A styled dialog rather than window.confirm, which browsers let users suppress. Both
+ * buttons say what they do ("Cancel request" / "Keep waiting"), never a bare OK/Cancel.
  */
-export function confirmAction(message, confirmLabel = "Confirm") {
+export function confirmAction(message, confirmLabel = "Confirm", keepLabel = "Go back") {
   const dialog = document.getElementById("confirm");
   dialog.querySelector("[data-message]").textContent = message;
   dialog.querySelector("[data-confirm]").textContent = confirmLabel;
+  dialog.querySelector('button[value="cancel"]').textContent = keepLabel;
   dialog.returnValue = "";
   dialog.showModal();
   return new Promise((resolve) => {

@@ -47,7 +47,7 @@ export async function createKey(body, notes) {
 /** Revoke `key` once the user confirms; notes: {flash, fail}. */
 export async function revokeKey(key, notes) {
   const ok = await confirmAction(
-    `Revoke key ${key.name}? Programs using it get 401 from now on.`, "Revoke");
+    `Revoke key ${key.name}? Programs using it get 401 from now on.`, "Revoke key", "Keep key");
   if (!ok) return;
   try {
     await api("DELETE", `/api/keys/${key.id}`);
