@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from seadragon.api.errors import install_error_handlers
-from seadragon.api.guard import RequestGuard
+from seadragon.api.guard import GuardLimits, RequestGuard
 from seadragon.api.ollama_surface import OllamaSurface
 from seadragon.api.routes import (
     auth,
@@ -200,11 +200,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ],
             expose_headers=["X-Request-Id", "Retry-After", "X-Seadragon-Band"],
         )
-    app.add_middleware(
-        RequestGuard,
+    limits = GuardLimits(
         max_body_bytes=settings.max_body_bytes,
         max_json_depth=settings.max_json_depth,
+        max_headers=settings.max_headers,
+        max_public_body_bytes=settings.max_public_body_bytes,
+        max_inflight_body_bytes=settings.max_inflight_body_bytes,
+        body_timeout_s=settings.body_timeout_s,
     )
+    app.add_middleware(RequestGuard, limits=limits)
     app.add_middleware(ScopeContext)
     app.add_middleware(OllamaSurface)  # outermost: it reshapes the guard's errors too
     return app

@@ -59,8 +59,7 @@ def serve(
     """
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     settings = settings_or_exit(**overrides)
-    import uvicorn
-
+    from seadragon import server as gateway
     from seadragon.app import create_app
     from seadragon.auth.sessions import load_secret
     from seadragon.logs import logging_config
@@ -69,11 +68,9 @@ def serve(
         load_secret(settings)  # a bad secret should stop start-up, not the first login
     except ConfigError as exc:
         raise fail(exc.message, 2) from None
-    uvicorn.run(
+    gateway.serve(
         create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
+        settings,
         log_config=logging_config(settings),
         proxy_headers=True,
         forwarded_allow_ips=settings.trusted_proxies,

@@ -73,6 +73,17 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     #: Reverse proxies whose X-Forwarded-For / -Proto are believed (addresses, networks, "*").
     trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.1", "::1"])
+    #: Limits and deadlines on what a client sends, before any route reads it.
+    max_header_bytes: int = Field(default=16 * 1024, ge=1024)
+    max_headers: int = Field(default=100, ge=10)
+    header_timeout_s: float = Field(default=10.0, gt=0)
+    body_timeout_s: float = Field(default=30.0, gt=0)
+    max_public_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    max_inflight_body_bytes: int = Field(default=256 * 1024 * 1024, ge=1024)
+    #: On SIGTERM: queued requests get 503 at once, running ones this long to finish.
+    shutdown_grace_s: float = Field(default=10.0, gt=0)
+    #: Largest inline image (decoded bytes) a request may carry; the body limit caps it too.
+    max_image_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
     #: Log lines (one per finished request included) as text or one JSON object each.
     log_format: Literal["text", "json"] = "text"
     #: Count requests for Prometheus (``/metrics`` answers 404 when off).
@@ -84,8 +95,9 @@ class Settings(BaseSettings):
     worker_metrics_port: int = Field(default=9464, ge=0, le=65535)
     #: Request-log rows older than this are removed in the background (0: keep forever).
     request_log_retention_days: int = Field(default=90, ge=0, le=36500)
-    #: Largest inline image (decoded bytes) a request may carry; the body limit caps it too.
-    max_image_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    #: Hosts whose http(s) image URLs the gateway fetches itself (none: remote URLs are 400).
+    image_fetch_hosts: list[str] = Field(default_factory=list)
+    image_fetch_timeout_s: float = Field(default=5.0, gt=0, le=60)
 
     # Auth
     session_ttl_s: int = Field(default=12 * 3600, ge=60)

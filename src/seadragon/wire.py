@@ -126,7 +126,19 @@ def _legacy(value: object) -> None:
         raise ValueError("the legacy functions API is not supported; send tools and tool_choice")
 
 
+def _unsupported(value: object) -> None:
+    if value is not None:
+        raise ValueError("is not supported by this gateway")
+
+
+def _text_only(value: list[str] | None) -> list[str] | None:
+    if value is not None and any(kind != "text" for kind in value):
+        raise ValueError("only text output is supported by this gateway")
+    return value
+
+
 Legacy = Annotated[object, AfterValidator(_legacy)]
+Unsupported = Annotated[object, AfterValidator(_unsupported)]
 ReasoningEffort = Literal["none", "minimal", "low", "medium", "high", "xhigh"]
 
 
@@ -143,6 +155,10 @@ class ChatRequest(_Request):
     # Refused rather than dropped: a caller relying on them must not get plain text silently.
     functions: Legacy = None
     function_call: Legacy = None
+    audio: Unsupported = None
+    prediction: Unsupported = None
+    web_search_options: Unsupported = None
+    modalities: Annotated[list[StrictStr], AfterValidator(_text_only)] | None = None
 
     def check(self, max_image_bytes: int) -> None:
         """What pydantic cannot see (``InvalidRequest`` naming the field)."""
@@ -150,7 +166,9 @@ class ChatRequest(_Request):
 
     def backend_body(self) -> dict[str, Any]:
         body = self.model_dump(
-            exclude_none=True, by_alias=True, exclude={"service_tier", "user", "messages"}
+            exclude_none=True,
+            by_alias=True,
+            exclude={"service_tier", "user", "messages", "modalities"},
         )
         body["messages"] = [m.wire() for m in self.messages]
         return body

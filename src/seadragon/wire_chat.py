@@ -9,7 +9,6 @@ a JSON Schema) and raises ``InvalidRequest`` with ``param`` naming the exact fie
 
 from __future__ import annotations
 
-import binascii
 import re
 from functools import lru_cache
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -30,6 +29,7 @@ MAX_TOOLS = 128
 #: let any caller make the gateway connect anywhere).
 DATA_URL = re.compile(r"^data:(image/(?:png|jpeg|jpg|gif|webp));base64,", re.IGNORECASE)
 PART_TYPES = ("text", "image_url")
+BASE64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 
 Name = Annotated[StrictStr, Field(pattern=NAME_PATTERN)]
 
@@ -108,13 +108,22 @@ def check_schema(schema: dict[str, Any], param: str, *, object_only: bool) -> No
         raise InvalidRequest(f"{param} must describe an object (type: object)", param=param)
 
 
+def _is_base64(text: str) -> bool:
+    """Standard base64 with its padding, checked without decoding (decoding a 200 kB image
+    costs three times as much): what is left after deleting the alphabet is the padding."""
+    if len(text) % 4 or not text.isascii():
+        return False
+    left = text.encode("ascii").translate(None, BASE64_ALPHABET)
+    return left in (b"", b"=", b"==") and text.endswith(left.decode())
+
+
 def check_image(url: Any, param: str, max_bytes: int) -> None:
     """An inline image: a ``data:`` URL with valid base64 of at most ``max_bytes``."""
     if not isinstance(url, str):
         raise InvalidRequest(f"{param} must be a string", param=param)
     if url.startswith(("http://", "https://")):
         raise InvalidRequest(
-            "remote image URLs are not fetched by this gateway; send the image inline as a "
+            "remote image URLs are not fetched from this host; send the image inline as a "
             "data: URL (data:image/png;base64,...)",
             param=param,
         )
@@ -125,7 +134,7 @@ def check_image(url: Any, param: str, max_bytes: int) -> None:
             param=param,
         )
     encoded = url[match.end() :]
-    # The decoded size, known without decoding; a wrong length fails decoding below.
+    # The decoded size, known without decoding; a wrong length fails the base64 check below.
     size = len(encoded) * 3 // 4 - encoded[-2:].count("=")
     if size > max_bytes:
         raise InvalidRequest(
@@ -133,10 +142,8 @@ def check_image(url: Any, param: str, max_bytes: int) -> None:
             param=param,
             code="image_too_large",
         )
-    try:
-        binascii.a2b_base64(encoded, strict_mode=True)
-    except binascii.Error:
-        raise InvalidRequest(f"{param} is not valid base64", param=param) from None
+    if not _is_base64(encoded):
+        raise InvalidRequest(f"{param} is not valid base64", param=param)
 
 
 def check_content(content: Any, param: str, max_image_bytes: int, *, images: bool) -> None:

@@ -102,6 +102,8 @@ BAD_CHAT = [
     (chat(reasoning_effort="extreme"), "reasoning_effort"),
     (chat(top_logprobs=3), "top_logprobs"),
     (chat(n=2), "n"),
+    (chat(modalities=["text", "audio"]), "modalities"),
+    (chat(audio={"voice": "alloy", "format": "wav"}), "audio"),
 ]
 BAD_RESPONSES = [
     ({"input": "x", "previous_response_id": "resp_1"}, "previous_response_id"),

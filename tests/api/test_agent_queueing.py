@@ -25,7 +25,9 @@ def tag_of(body: dict[str, Any]) -> str:
 
 @pytest.mark.parametrize("kind", KINDS)
 async def test_bands_cancellation_and_request_log(gateway_factory: Any, kind: str) -> None:
-    async with setup(gateway_factory, kind, slots=1, service_time=0.4) as s:
+    # The first request holds the only slot long enough for the others to queue behind it;
+    # the rest are quick (knobs are read per request).
+    async with setup(gateway_factory, kind, slots=1, service_time=4.0) as s:
         gateway = s.gateway
 
         async def call(rid: str, who: str, path: str, body: dict[str, Any]) -> httpx.Response:
@@ -53,6 +55,7 @@ async def test_bands_cancellation_and_request_log(gateway_factory: Any, kind: st
                 )
             )
             await s.fake.until(lambda: len(s.chats()) == 1)
+            s.fake.config.service_time = 0.0
             low = asyncio.create_task(
                 call(
                     "low-tools",

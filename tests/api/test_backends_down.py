@@ -64,6 +64,8 @@ async def test_a_model_whose_backends_are_all_down_is_503(
             assert error["code"] == "model_unavailable" and error["param"] == "model"
         one = await http.get(f"{gateway.url}/v1/models/llama3", headers=gateway.headers())
         assert one.status_code == 503 and "retry-after" in one.headers
+        native = await http.post(f"{gateway.url}/api/chat", headers=gateway.headers(), json=CHAT)
+        assert native.status_code == 503 and "retry-after" in native.headers
         unknown = await http.post(url, headers=gateway.headers(), json={**CHAT, "model": "nope"})
         assert unknown.status_code == 404
         assert unknown.json()["error"]["code"] == "model_not_found"

@@ -92,7 +92,11 @@ async def test_responses_create(gateway_factory: Any, kind: str) -> None:
         assert text.status == "completed"
         assert text.output_text == "tok0 tok1 tok2 tok3 tok4 tok5 tok6 tok7"
         assert text.usage is not None and text.usage.output_tokens > 0
-        first = s.chats()[-1]["messages"]
+        cut = await client.responses.create(model="llama3", input="hello", max_output_tokens=3)
+        assert cut.status == "incomplete" and cut.output_text == "tok0 tok1 tok2"
+        assert cut.incomplete_details is not None
+        assert cut.incomplete_details.reason == "max_output_tokens"
+        first = s.chats()[0]["messages"]
         assert first[0] == {"role": "system", "content": "be brief"}
         tool = {k: v for k, v in WEATHER["function"].items()} | {"type": "function"}
         called = await client.responses.create(

@@ -78,6 +78,7 @@ class ScriptedOllama(FakeOllama):
 
         async def produce(disconnected: asyncio.Event) -> AsyncIterator[bytes]:
             for text in [*pieces, ""]:
+                await asyncio.sleep(self.config.token_delay)
                 line: dict[str, Any] = {
                     "model": model,
                     "created_at": CREATED_AT,

@@ -3,8 +3,11 @@ deleted; regenerate, edit and resend; per-conversation settings; Markdown, safel
 
 from __future__ import annotations
 
+import asyncio
+import base64
 from typing import Any
 
+import httpx
 import pytest
 from playwright.async_api import Page, expect
 
@@ -272,3 +275,92 @@ async def test_markdown_is_rendered_and_probes_do_nothing(gateway: Gateway, new_
     await expect(page.locator(".msg img, .msg script, .msg iframe, .msg svg")).to_have_count(0)
     assert await page.evaluate("window.pwned") is None
     assert tab.dialogs == []
+
+
+STREAMED = "First paragraph, written early.\n\nSecond paragraph.\n\n" + " ".join(
+    f"word{i}" for i in range(60)
+)
+
+
+async def test_streaming_markdown_keeps_what_is_already_shown(
+    gateway: Gateway, new_tab: Any
+) -> None:
+    gateway.fake.config.token_delay = 0.03
+    page = (await new_tab()).page
+    await sign_in(page, gateway.url, USER)
+    await page.get_by_label("Model").select_option("echo")
+    await page.get_by_label("Message").fill(STREAMED)
+    await page.get_by_role("button", name="Send").click()
+    first = answers(page).last.locator(".body p").first
+    await expect(first).to_have_text("First paragraph, written early.")
+    await expect(answers(page).last).to_have_class("msg assistant streaming")
+    # Mark the paragraph already on screen: it must be the same node at the end, not a
+    # re-created copy (re-creating every block on each token is what flickers).
+    await first.evaluate("el => { el.dataset.seen = 'yes'; }")
+    await answer_ended(page)
+    await expect(answers(page).last.locator(".body")).to_contain_text("word59")
+    await expect(first).to_have_attribute("data-seen", "yes")
+
+
+@pytest.mark.gateway(aging_interval_s=0.3)
+async def test_an_answer_says_it_aged_up(gateway: Gateway, new_tab: Any) -> None:
+    gateway.fake.config.tokens = 1000
+    gateway.fake.config.token_delay = 0.05
+    running = await gateway.call("I hold the only slot").start()
+    await gateway.fake.until(lambda: gateway.fake.in_flight == 1)
+    page = (await new_tab()).page
+    await sign_in(page, gateway.url, USER)
+    await page.get_by_label("Model").select_option("fake-model")
+    await page.get_by_label("Message").fill("I will wait")
+    await page.get_by_role("button", name="Send").click()
+    await expect(page.locator(".queue-status")).to_contain_text("Waiting in queue")
+    async with httpx.AsyncClient(base_url=gateway.url, headers={
+            "Authorization": f"Bearer {gateway.api_key}"}) as admin:  # fmt: skip
+        async with asyncio.timeout(10):
+            while [r["band"] for r in (await admin.get("/api/queue/status")).json()["queued"]] != [
+                "high"
+            ]:
+                await asyncio.sleep(0.05)
+    await running.stop()
+    gateway.fake.config.tokens, gateway.fake.config.token_delay = 8, 0.0
+    meta = answers(page).last.locator(".meta")
+    await expect(meta).to_contain_text("8 tokens")
+    await expect(meta).to_contain_text("band high")
+    await expect(meta.locator(".aged")).to_have_text("aged up from low")
+    await page.reload()
+    await expect(answers(page).last.locator(".meta .aged")).to_have_text("aged up from low")
+
+
+PIXEL_PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNgYGD4DwABBAEAwS2OUAAAAABJRU5ErkJggg=="
+)
+
+
+async def test_an_attached_image_reaches_the_model_as_a_data_uri(
+    gateway: Gateway, new_tab: Any
+) -> None:
+    page = (await new_tab()).page
+    await sign_in(page, gateway.url, USER)
+    attach = page.locator("#attach-input")
+    await attach.set_input_files(
+        [{"name": "notes.txt", "mimeType": "text/plain", "buffer": b"not an image"}]
+    )
+    await expect(page.locator("#page-error")).to_contain_text("only PNG, JPEG, GIF or WebP")
+    await attach.set_input_files(
+        [{"name": "pixel.png", "mimeType": "image/png", "buffer": PIXEL_PNG}]
+    )
+    await expect(page.locator("#attachments img")).to_have_count(1)
+    await send(page, "What is in this picture?")
+    await expect(page.locator("#attachments img")).to_have_count(0)
+    user = page.locator(".msg.user").last
+    await expect(user.locator(".attachments img")).to_have_attribute(
+        "src", "data:image/png;base64," + base64.b64encode(PIXEL_PNG).decode()
+    )
+    sent = last_chat(gateway)["messages"]
+    assert any(m.get("images") == [base64.b64encode(PIXEL_PNG).decode()] for m in sent), sent
+    assert "What is in this picture?" in [m["content"] for m in sent]
+
+    await page.reload()
+    await expect(page.locator(".msg.user .attachments img")).to_have_count(1)
+    await send(page, "And now?")  # the image stays in the conversation sent to the model
+    assert any(m.get("images") for m in last_chat(gateway)["messages"])

@@ -1,5 +1,6 @@
 """The fake Ollama's scripted ``/api/chat`` answers: native tool calls (whole, arguments as
-an object), ``format``, ``thinking``; images are only recorded (see ``scripted``)."""
+an object), ``format``, ``thinking``, ``logprobs``; images are only recorded (see
+``scripted``)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,16 @@ CREATED_AT = "2025-01-01T00:00:00.000000Z"
 
 
 def ollama_script(body: dict[str, Any]) -> Script | None:
-    return script(body, body.get("format"), bool(body.get("think")), bool(body.get("tools")))
+    plan = script(body, body.get("format"), bool(body.get("think")), bool(body.get("tools")))
+    if plan is None and body.get("logprobs"):
+        return Script([], ["tok0", " tok1"], [])
+    return plan
+
+
+def _logprobs(piece: str, top: int) -> list[dict[str, Any]]:
+    alternatives = [{"token": f"alt{i}", "logprob": -1.0 - i, "bytes": None} for i in range(top)]
+    entry = {"token": piece, "logprob": -0.25, "bytes": list(piece.encode())}
+    return [entry | {"top_logprobs": alternatives}]
 
 
 def _lines(body: dict[str, Any], plan: Script) -> list[dict[str, Any]]:
@@ -26,7 +36,10 @@ def _lines(body: dict[str, Any], plan: Script) -> list[dict[str, Any]]:
         return {"model": body["model"], "created_at": CREATED_AT, "message": full, "done": False}
 
     lines = [line(thinking=piece) for piece in plan.thinking]
-    lines += [line(content=piece) for piece in plan.content]
+    for piece in plan.content:
+        lines.append(line(content=piece))
+        if body.get("logprobs"):
+            lines[-1]["logprobs"] = _logprobs(piece, int(body.get("top_logprobs") or 0))
     for index, call in enumerate(plan.calls):
         malformed = call.arguments == MALFORMED_ARGUMENTS
         arguments = call.arguments if malformed else orjson.loads(call.arguments)
@@ -42,8 +55,10 @@ def scripted_response(
 ) -> Response:
     lines = _lines(body, plan)
 
+    delay = fake.config.service_time  # as configured when the request arrived
+
     async def produce(disconnected: asyncio.Event) -> AsyncIterator[bytes]:
-        if await pause(fake.config.service_time, disconnected):
+        if await pause(delay, disconnected):
             return
         for line in lines:
             yield orjson.dumps(line) + b"\n"

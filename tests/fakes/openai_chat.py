@@ -56,8 +56,10 @@ def scripted_response(
     produced = len(chunks) - 2
     usage = {"prompt_tokens": 3, "completion_tokens": produced, "total_tokens": 3 + produced}
 
+    delay = fake.config.service_time  # as configured when the request arrived
+
     async def produce(disconnected: asyncio.Event) -> AsyncIterator[bytes]:
-        if await pause(fake.config.service_time, disconnected):
+        if await pause(delay, disconnected):
             return
         for chunk in chunks:
             yield b"data: " + orjson.dumps(chunk) + b"\n\n"

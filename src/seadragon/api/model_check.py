@@ -12,8 +12,9 @@ from seadragon.queue.base import BaseQueueManager
 DOWN_RETRY_AFTER_S = 5.0
 
 
-def require_model(request: Request, model: str) -> None:
-    """404 for a model nobody serves; 503 with ``Retry-After`` for one whose backends are down."""
+def require_model(request: Request, model: str, not_found: str | None = None) -> None:
+    """404 for a model nobody serves (``not_found`` its message); 503 with ``Retry-After``
+    for one whose backends are all down now."""
     queue: BaseQueueManager = request.app.state.queue
     if model in queue.models():
         return
@@ -25,5 +26,6 @@ def require_model(request: Request, model: str) -> None:
             retry_after=DOWN_RETRY_AFTER_S,
         )
     raise ModelNotFound(
-        f"The model '{model}' does not exist or no backend serves it now", param="model"
+        not_found or f"The model '{model}' does not exist or no backend serves it now",
+        param="model",
     )

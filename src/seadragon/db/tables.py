@@ -1,6 +1,6 @@
 """Seadragon's tables: users, their API keys and login sessions, failed sign-ins, the
-request log, limits with their shared counters, the web chat's conversations, and the
-one-time first-start setup token.
+request log, the web chat's conversations, the one-time first-start setup token, and
+limits with their shared counters.
 
 ``migrations/versions`` creates exactly these; a change here needs a new revision.
 Every timestamp is timezone-aware UTC, on SQLite too (see ``UtcDateTime``).
@@ -166,55 +166,6 @@ class RequestLog(Base):
     __table_args__ = (Index("ix_request_log_key_id", "key_id"),)
 
 
-class Limit(Base):
-    """Limits an admin set on one user or one key (exactly one of ``user_id``, ``key_id``).
-
-    ``None`` means "no limit" for each figure.
-    """
-
-    __tablename__ = "limits"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    user_id: Mapped[int | None] = mapped_column(
-        ForeignKey("users.id", ondelete="CASCADE"), unique=True, default=None
-    )
-    key_id: Mapped[int | None] = mapped_column(
-        ForeignKey("api_keys.id", ondelete="CASCADE"), unique=True, default=None
-    )
-    requests_per_minute: Mapped[int | None] = mapped_column(Integer, default=None)
-    tokens_per_minute: Mapped[int | None] = mapped_column(Integer, default=None)
-    concurrent_requests: Mapped[int | None] = mapped_column(Integer, default=None)
-    allowed_models: Mapped[list[str] | None] = mapped_column(JSON, default=None)
-    token_budget: Mapped[int | None] = mapped_column(BigInteger, default=None)
-    #: day | month (UTC calendar periods)
-    budget_period: Mapped[str | None] = mapped_column(String(8), default=None)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
-class LimitCounter(Base):
-    """A count shared by every gateway: requests or tokens of a subject in one window."""
-
-    __tablename__ = "limit_counters"
-
-    #: ``u:<user id>`` or ``k:<key id>``
-    subject: Mapped[str] = mapped_column(String(24), primary_key=True)
-    #: requests | tokens | budget | lock
-    name: Mapped[str] = mapped_column(String(16), primary_key=True)
-    #: Start of the window, epoch seconds (a minute, a day or a month).
-    window: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    value: Mapped[int] = mapped_column(BigInteger, default=0)
-
-
-class LimitLease(Base):
-    """One running request counted against a concurrency limit, until it ends or expires."""
-
-    __tablename__ = "limit_leases"
-
-    subject: Mapped[str] = mapped_column(String(24), primary_key=True)
-    request_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    expires_at: Mapped[datetime] = mapped_column()
-
-
 class Conversation(Base):
     """One web-chat conversation with its settings; only its owner ever sees it."""
 
@@ -262,4 +213,53 @@ class SetupToken(Base):
     __tablename__ = "setup_tokens"
 
     digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column()
+
+
+class Limit(Base):
+    """Limits an admin set on one user or one key (exactly one of ``user_id``, ``key_id``).
+
+    ``None`` means "no limit" for each figure.
+    """
+
+    __tablename__ = "limits"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), unique=True, default=None
+    )
+    key_id: Mapped[int | None] = mapped_column(
+        ForeignKey("api_keys.id", ondelete="CASCADE"), unique=True, default=None
+    )
+    requests_per_minute: Mapped[int | None] = mapped_column(Integer, default=None)
+    tokens_per_minute: Mapped[int | None] = mapped_column(Integer, default=None)
+    concurrent_requests: Mapped[int | None] = mapped_column(Integer, default=None)
+    allowed_models: Mapped[list[str] | None] = mapped_column(JSON, default=None)
+    token_budget: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    #: day | month (UTC calendar periods)
+    budget_period: Mapped[str | None] = mapped_column(String(8), default=None)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LimitCounter(Base):
+    """A count shared by every gateway: requests or tokens of a subject in one window."""
+
+    __tablename__ = "limit_counters"
+
+    #: ``u:<user id>`` or ``k:<key id>``
+    subject: Mapped[str] = mapped_column(String(24), primary_key=True)
+    #: requests | tokens | budget | lock
+    name: Mapped[str] = mapped_column(String(16), primary_key=True)
+    #: Start of the window, epoch seconds (a minute, a day or a month).
+    window: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class LimitLease(Base):
+    """One running request counted against a concurrency limit, until it ends or expires."""
+
+    __tablename__ = "limit_leases"
+
+    subject: Mapped[str] = mapped_column(String(24), primary_key=True)
+    request_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     expires_at: Mapped[datetime] = mapped_column()

@@ -155,6 +155,12 @@ class BaseQueueManager(ABC):
 
     # Gateway side
 
+    async def stop_accepting(self) -> None:  # noqa: B027 - optional: the default keeps them
+        """The gateway is going away: refuse new jobs and end its queued ones with a 503.
+
+        Running jobs go on. By default nothing changes: queued jobs end at ``close``.
+        """
+
     @abstractmethod
     async def submit(self, job: Job) -> Ticket:
         """Enqueue; raises ``QueueFull`` (with ``retry_after``) or ``QueueUnavailable``."""

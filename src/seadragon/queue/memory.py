@@ -6,7 +6,8 @@ jobs to waiting slots (oldest waiter first), tells queued callers whose position
 and re-arms one timer for the next promotion or deadline, so waiting jobs age even when
 nothing else happens and an idle queue costs nothing.
 
-``close`` fails queued and running tickets with ``ServiceUnavailable`` and makes waiting
+``stop_accepting`` fails queued tickets and refuses new jobs; ``close`` fails queued and
+running tickets with ``ServiceUnavailable`` and makes waiting
 and later ``take`` calls raise ``QueueUnavailable`` (never ``CancelledError``: the
 worker's task was not cancelled, its source went away).
 """
@@ -66,9 +67,10 @@ class MemoryQueue(BaseQueueManager):
         # Versions of bands and capacity that positions were last computed from.
         self._placed = (-1, -1)
         self._closed = False
+        self._stopping = False
 
     async def start(self) -> None:
-        self._closed = False
+        self._closed = self._stopping = False
 
     async def close(self) -> None:
         if self._closed:
@@ -85,6 +87,12 @@ class MemoryQueue(BaseQueueManager):
             if not waiter.future.done():
                 waiter.future.set_exception(QueueUnavailable("the queue is closed"))
 
+    async def stop_accepting(self) -> None:
+        self._stopping = True
+        for entry in self._bands.drain():
+            self._end_queued(entry, ServiceUnavailable("the gateway is shutting down"))
+        self._update()
+
     @property
     def connected(self) -> bool:
         return True
@@ -94,6 +102,8 @@ class MemoryQueue(BaseQueueManager):
     async def submit(self, job: Job) -> Ticket:
         if self._closed:
             raise QueueUnavailable("the queue is closed")
+        if self._stopping:
+            raise QueueUnavailable("the gateway is shutting down")
         band = self._band_index(job.band)
         if job.id in self._tickets:
             raise Conflict(f"a request with id {job.id!r} is already queued or running")

@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse, Response
 from seadragon.api import ollama_translate as translate
 from seadragon.api.deps import CallerDep, parse_body
 from seadragon.api.disconnect import EventStreamResponse, unless_disconnected
+from seadragon.api.model_check import require_model
 from seadragon.api.ollama_relay import NativeRelay
 from seadragon.api.ollama_wire import NativeChat, NativeEmbed, NativeEmbeddings, NativeGenerate
 from seadragon.api.routes.ollama_meta import load_or_unload
@@ -25,7 +26,7 @@ from seadragon.api.routes.openai import body_schema, request_id_of
 from seadragon.auth.caller import Caller
 from seadragon.auth.priority import resolve_band
 from seadragon.db.trace import Trace
-from seadragon.errors import Conflict, InvalidRequest, ModelNotFound, SeadragonError
+from seadragon.errors import Conflict, InvalidRequest, SeadragonError
 from seadragon.ollama_extension import extension_of, first_field
 from seadragon.queue.base import BaseQueueManager, Job
 
@@ -38,10 +39,9 @@ class NdjsonResponse(EventStreamResponse):
     media_type = "application/x-ndjson"
 
 
-def check_served(queue: BaseQueueManager, model: str) -> None:
-    """Ollama's 404 for a model no live backend serves."""
-    if model not in queue.models():
-        raise ModelNotFound(f'model "{model}" not found, try pulling it first', param="model")
+def check_served(request: Request, model: str) -> None:
+    """Ollama's 404 for a model no live backend serves (503 while its backends are down)."""
+    require_model(request, model, f'model "{model}" not found, try pulling it first')
 
 
 def _check_extension(queue: BaseQueueManager, mapped: translate.Mapped) -> None:
@@ -74,7 +74,7 @@ async def _submit(
     request_id = request_id_of(request)
     request.state.request_id = request_id
     model = mapped.body["model"]
-    check_served(queue, model)
+    check_served(request, model)
     _check_extension(queue, mapped)
     band = resolve_band(
         caller, state.settings.bands, None, request.headers.get("x-seadragon-priority")
@@ -162,7 +162,7 @@ async def embeddings(request: Request, caller: CallerDep) -> Response:
     """Ollama's legacy embeddings: one prompt, one vector (an empty prompt, none)."""
     body = await parse_body(request, NativeEmbeddings)
     if not body.prompt:
-        check_served(request.app.state.queue, body.model)
+        check_served(request, body.model)
         return JSONResponse({"embedding": []})
     vectors, _, _, headers = await _vectors(request, caller, translate.embed(body))
     return JSONResponse({"embedding": vectors[0] if vectors else []}, headers=headers)

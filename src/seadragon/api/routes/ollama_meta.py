@@ -16,12 +16,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from seadragon.api.deps import CallerDep, parse_body
+from seadragon.api.model_check import require_model
 from seadragon.api.ollama_relay import created_at
 from seadragon.api.ollama_wire import ShowRequest
 from seadragon.auth.caller import Caller
 from seadragon.catalog import listing
 from seadragon.catalog.listing import Backend, backends_of
-from seadragon.errors import InvalidRequest, ModelNotFound, PermissionDenied, SeadragonError
+from seadragon.errors import InvalidRequest, PermissionDenied, SeadragonError
 from seadragon.queue.base import BaseQueueManager
 from seadragon.wire import MODEL_NAME
 
@@ -91,8 +92,7 @@ async def load_or_unload(
 ) -> Response:
     """Ollama's answer to a request with nothing to generate."""
     queue = _queue(request)
-    if model not in queue.models():
-        raise ModelNotFound(f'model "{model}" not found, try pulling it first', param="model")
+    require_model(request, model, f'model "{model}" not found, try pulling it first')
     unload = _is_unload(keep_alive)
     if unload and not caller.is_admin:
         raise PermissionDenied("unloading a model (keep_alive 0) needs an administrator")

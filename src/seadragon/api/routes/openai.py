@@ -18,6 +18,7 @@ from pydantic import BaseModel
 
 from seadragon.api.deps import CallerDep, parse_body
 from seadragon.api.disconnect import EventStreamResponse, unless_disconnected
+from seadragon.api.images import chat_slots, inline_remote_images
 from seadragon.api.model_check import require_model
 from seadragon.api.relay import Relay
 from seadragon.auth.caller import Caller
@@ -120,6 +121,7 @@ async def _run(
 ) -> Response:
     state = request.app.state
     if isinstance(body, ChatRequest):
+        await inline_remote_images(chat_slots(body), state.settings)
         body.check(state.settings.max_image_bytes)
     accepted = await enqueue(request, caller, kind, body, body.backend_body())
     include_usage = bool(

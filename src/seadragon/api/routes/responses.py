@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse, Response
 from seadragon.api.answer import position_comment
 from seadragon.api.deps import CallerDep, parse_body
 from seadragon.api.disconnect import EventStreamResponse, unless_disconnected
+from seadragon.api.images import inline_remote_images, responses_slots
 from seadragon.api.relay import NO_ANSWER, Relay
 from seadragon.api.responses_events import EventStream, response_object
 from seadragon.api.routes.openai import body_schema, enqueue
@@ -32,11 +33,10 @@ class ResponsesRelay(Relay):
     def __init__(self, *args: Any, request: ResponsesRequest, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.request = request
-        self.response_id = "resp_" + self.trace.job.id
+        self.response_id = "resp_" + self.answer.job.id
 
     async def stream(self) -> AsyncIterator[bytes]:
-        events = EventStream(self.request, self.response_id)
-        trace = self.trace
+        trace, events = self.trace, EventStream(self.request, self.response_id)
         try:
             yield position_comment(self.ticket.position)
             for piece in events.start():
@@ -70,7 +70,9 @@ class ResponsesRelay(Relay):
 async def create_response(request: Request, caller: CallerDep) -> Response:
     """A model response, streamed as Responses events or whole."""
     body = await parse_body(request, ResponsesRequest)
-    chat = body.chat(request.app.state.settings.max_image_bytes)
+    settings = request.app.state.settings
+    await inline_remote_images(responses_slots(body), settings)
+    chat = body.chat(settings.max_image_bytes)
     accepted = await enqueue(request, caller, "chat", chat, chat.backend_body())
     state = request.app.state
     relay = ResponsesRelay(

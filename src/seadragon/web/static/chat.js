@@ -2,6 +2,7 @@
 // regenerate and edit-and-resend, per-conversation settings.
 import { api, currentUser, goToLogin, logout, newRequestId } from "/static/api.js";
 import { ModelPicker } from "/static/chat-models.js";
+import { Attachments } from "/static/chat-attach.js";
 import { Sidebar } from "/static/chat-sidebar.js";
 import { SettingsPanel } from "/static/chat-settings.js";
 import { describe, messagesFor, streamAnswer } from "/static/chat-stream.js";
@@ -35,6 +36,7 @@ const sidebar = new Sidebar({
   deleted: (id) => { if (chat.id === id) newChat(); },
   fail: showPageError,
 });
+const attachments = new Attachments($("attach-input"), $("attachments"), showPageError);
 const settingsPanel = new SettingsPanel((settings) => {
   chat.settings = settings;
   if (chat.id !== null) save({ ...settings });
@@ -247,7 +249,11 @@ $("composer").addEventListener("submit", async (event) => {
   if (!text || current) return;
   prompt.value = "";
   autosize();
-  if (!(await send(text))) prompt.value = text;
+  const images = attachments.take();
+  if (!(await send(text, images))) {
+    prompt.value = text;
+    attachments.restore(images);
+  }
 });
 prompt.addEventListener("keydown", (event) => {
   if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
