@@ -127,6 +127,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await announce_setup(settings, database)
 
         app.state.limits = limiter = make_limiter(settings, database)
+        await limiter.start()
         stack.push_async_callback(limiter.close)
 
         app.state.metrics = registry = Metrics(settings.bands)

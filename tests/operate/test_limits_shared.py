@@ -22,8 +22,16 @@ from tests.operate.test_limits import (
 from tests.operate.traffic import user_ids
 
 
+async def until_known(http: httpx.AsyncClient, gateways: tuple[Gateway, ...], who: str) -> None:
+    """Each gateway rereads limits every second: wait until all refuse a model not allowed."""
+    async with asyncio.timeout(10):
+        for gateway in gateways:
+            while (await chat(http, gateway, who, model="other")).status_code != 403:
+                await asyncio.sleep(0.05)
+
+
 async def test_two_gateways_share_the_counts(gateway_factory: Any, db_url: str) -> None:
-    with FakeOllama(models=["llama3:latest"], tokens=3) as fake, ExitStack() as stack:
+    with FakeOllama(models=["llama3:latest", "other"], tokens=3) as fake, ExitStack() as stack:
         backend = {"name": "gpu", "url": fake.url, "kind": "ollama", "slots": 2}
         one = await gateway_factory(
             [backend], models={"llama3"}, database_url=db_url, limits_store="database"
@@ -36,12 +44,16 @@ async def test_two_gateways_share_the_counts(gateway_factory: Any, db_url: str) 
         async with httpx.AsyncClient(timeout=30) as http:
             users = await user_ids(http, one)
             keys = await key_ids(http, one)
-            assert (
-                await put_limit(http, one, f"users/{users['alice']}", requests_per_minute=3)
-            ).status_code == 200
-            assert (
-                await put_limit(http, two, f"keys/{keys[users['bob']]}", concurrent_requests=1)
-            ).status_code == 200
+            only = {"allowed_models": ["llama3"]}
+            alice = await put_limit(
+                http, one, f"users/{users['alice']}", requests_per_minute=3, **only
+            )
+            bob = await put_limit(
+                http, two, f"keys/{keys[users['bob']]}", concurrent_requests=1, **only
+            )
+            assert (alice.status_code, bob.status_code) == (200, 200)
+            await until_known(http, both, "alice")
+            await until_known(http, both, "bob")
             await clear_of_minute_boundary()
 
             answered = [(await chat(http, both[i % 2], "alice")).status_code for i in range(3)]
@@ -63,7 +75,7 @@ async def test_two_gateways_share_the_counts(gateway_factory: Any, db_url: str) 
 
 async def test_concurrent_admissions_never_overshoot(gateway_factory: Any, db_url: str) -> None:
     """Twenty requests at once through two gateways against a limit of five a minute."""
-    with FakeOllama(models=["llama3:latest"], tokens=3) as fake, ExitStack() as stack:
+    with FakeOllama(models=["llama3:latest", "other"], tokens=3) as fake, ExitStack() as stack:
         backend = {"name": "gpu", "url": fake.url, "kind": "ollama", "slots": 4}
         one = await gateway_factory(
             [backend], models={"llama3"}, database_url=db_url, limits_store="database"
@@ -74,7 +86,14 @@ async def test_concurrent_admissions_never_overshoot(gateway_factory: Any, db_ur
         await wait_for_models(two, {"llama3"})
         async with httpx.AsyncClient(timeout=60) as http:
             users = await user_ids(http, one)
-            await put_limit(http, one, f"users/{users['alice']}", requests_per_minute=5)
+            await put_limit(
+                http,
+                one,
+                f"users/{users['alice']}",
+                requests_per_minute=5,
+                allowed_models=["llama3"],
+            )
+            await until_known(http, (one, two), "alice")
             await clear_of_minute_boundary()
             responses = await asyncio.gather(
                 *(chat(http, (one, two)[i % 2], "alice") for i in range(20))

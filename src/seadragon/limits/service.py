@@ -1,14 +1,16 @@
 """``Limiter``: admits or refuses a job by its user's and key's limits, and settles the
 counts when its request-log row arrives.
 
-Rules are read from the database and cached per subject for ``cache_ttl_s`` (the same
-delay as API keys: a change made on another gateway applies within it; one made
-through this gateway at once). A caller without limits costs one dictionary lookup.
+Every limit is read from the database at start and again every ``cache_ttl_s`` (the
+delay of API keys, but at least ``MIN_CACHE_S``): a change made on another gateway or
+from the CLI applies within it, one made through this gateway's API at once. Checking
+a request's rules is then two dictionary lookups, never a query.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -27,7 +29,7 @@ from seadragon.queue.base import Job
 
 log = logging.getLogger("seadragon.limits")
 
-_MAX_CACHED = 10_000
+MIN_CACHE_S = 1.0
 
 
 def rule_of(row: Limit) -> Rule:
@@ -56,46 +58,52 @@ class Limiter:
     ) -> None:
         self.database = database
         self.store = store
-        self.cache_ttl_s = cache_ttl_s
+        self.cache_ttl_s = max(cache_ttl_s, MIN_CACHE_S)
         self._clock = clock
-        self._rules: dict[tuple[int | None, int | None], tuple[list[Subject], float]] = {}
+        # Every limit set, by user id and by key id: a small table, read whole.
+        self._users: dict[int, Rule] = {}
+        self._keys: dict[int, Rule] = {}
         self._held: dict[str, list[tuple[str, list[Subject]]]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._refresher: asyncio.Task[None] | None = None
 
-    async def subjects(self, user_id: int | None, key_id: int | None) -> list[Subject]:
-        """The limited subjects of a caller: its user and its key, when they have limits."""
-        if user_id is None and key_id is None:
-            return []
-        mono = time.monotonic()
-        cached = self._rules.get((user_id, key_id))
-        if cached is not None and cached[1] > mono:
-            return cached[0]
+    async def start(self) -> None:
+        await self.reload()
+        self._refresher = asyncio.create_task(self._refresh(), name="seadragon-limits")
+
+    async def reload(self) -> None:
+        """Read every limit again (at start, on a timer, and after a change here)."""
         async with self.database.session() as session:
-            user, key = await limit_repo.limits_for(session, user_id, key_id)
-        found = []
-        if user is not None:
-            found.append(Subject(f"u:{user_id}", "this account", rule_of(user)))
-        if key is not None:
-            found.append(Subject(f"k:{key_id}", "this API key", rule_of(key)))
-        if len(self._rules) >= _MAX_CACHED:
-            self._rules.clear()
-        if self.cache_ttl_s > 0:
-            self._rules[user_id, key_id] = (found, mono + self.cache_ttl_s)
-        return found
+            rows = await limit_repo.list_limits(session)
+        self._users = {r.user_id: rule_of(r) for r in rows if r.user_id is not None}
+        self._keys = {r.key_id: rule_of(r) for r in rows if r.key_id is not None}
 
-    def forget(self) -> None:
-        """Limits changed through this gateway: read them again."""
-        self._rules.clear()
+    async def _refresh(self) -> None:
+        while True:
+            await asyncio.sleep(self.cache_ttl_s)
+            try:
+                await self.reload()
+            except Exception as exc:  # a loop boundary: keep the last rules, try again
+                log.warning("limits: reloading failed: %s", type(exc).__name__)
+
+    def subjects(self, user_id: int | None, key_id: int | None) -> list[Subject]:
+        """The limited subjects of a caller: its user and its key, when they have limits."""
+        found = []
+        if user_id is not None and (user := self._users.get(user_id)) is not None:
+            found.append(Subject(f"u:{user_id}", "this account", user))
+        if key_id is not None and (key := self._keys.get(key_id)) is not None:
+            found.append(Subject(f"k:{key_id}", "this API key", key))
+        return found
 
     async def admit(self, job: Job) -> None:
         """Count ``job`` against its limits, or raise the one it is over (403 or 429)."""
+        subjects = self.subjects(job.user_id, job.key_id)
+        if not subjects:
+            return
+        for subject in subjects:
+            check_model(subject, job.model)
+        lease = uuid.uuid4().hex
         try:
-            subjects = await self.subjects(job.user_id, job.key_id)
-            if not subjects:
-                return
-            for subject in subjects:
-                check_model(subject, job.model)
-            lease = uuid.uuid4().hex
             await self.store.admit(subjects, lease, self._clock())
         except (SQLAlchemyError, OSError) as exc:
             log.warning("limits could not be checked: %s", type(exc).__name__)
@@ -131,6 +139,10 @@ class Limiter:
             log.warning("limits: settling a request failed: %s", type(exc).__name__)
 
     async def close(self) -> None:
+        if self._refresher is not None:
+            self._refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._refresher
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.store.close()

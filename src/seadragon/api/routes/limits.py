@@ -82,7 +82,7 @@ def _subject_routes(scope: str) -> None:
         who = await _subject(db, scope, subject_id)
         row = await limit_repo.set_limit(db, spec.values(), **who)
         await db.commit()
-        _limiter(request).forget()
+        await _limiter(request).reload()
         return limit_out(row)
 
     @router.delete(f"/{scope}/{{subject_id}}", name=f"delete_{scope}_limit", status_code=204)
@@ -94,7 +94,7 @@ def _subject_routes(scope: str) -> None:
         if not await limit_repo.delete_limit(db, **who):
             raise NotFound(f"no limits set for {scope[:-1]} {subject_id}")
         await db.commit()
-        _limiter(request).forget()
+        await _limiter(request).reload()
         return Response(status_code=204)
 
 

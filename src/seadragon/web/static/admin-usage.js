@@ -2,7 +2,7 @@
 // day (charts drawn in the page), and a table of usage by user, key and model.
 import { api } from "/static/api.js";
 import { h } from "/static/dom.js";
-import { buckets, lines, short, stackedBars } from "/static/usage-chart.js";
+import { buckets, lines, stackedBars } from "/static/usage-chart.js";
 
 const $ = (id) => document.getElementById(id);
 const DAY = 24 * 3600e3;
@@ -73,7 +73,10 @@ export class UsagePanel {
       group_by: "user,key,model", since: new Date(now - days * DAY).toISOString(),
       until: now.toISOString(),
     });
-    const ms = (v) => (v === null ? "–" : `${short(v / 1000)} s`);
+    const ms = (v) => {
+      if (v === null) return "–";
+      return v < 1000 ? `${Math.round(v)} ms` : `${(v / 1000).toFixed(1)} s`;
+    };
     const td = (content, cls = "") => h("td", { class: cls }, content);
     $("usage").tBodies[0].replaceChildren(...rows.map((r) => h("tr", {},
       td(r.user === null ? "anonymous" : this.ctx.userName(r.user)),

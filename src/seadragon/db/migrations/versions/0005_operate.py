@@ -1,7 +1,7 @@
 """Request log: route, wait and run time; limits per user and key, and their counters.
 
 Revision ID: 0005
-Revises: 0002
+Revises: 0004
 Create Date: 2026-12-02
 """
 
