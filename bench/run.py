@@ -15,6 +15,7 @@ import asyncio
 import json
 import os
 import platform
+import signal
 import subprocess
 import sys
 import tempfile
@@ -217,6 +218,8 @@ def main() -> None:
     parser.add_argument("--gateway-cpu", default="0")
     parser.add_argument("--client-cpu", default="1")
     args = parser.parse_args()
+    # SIGTERM ends the run through its cleanup (the paths' processes are stopped).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     log = Log()
     cores = Cores(args.gateway_cpu, args.client_cpu)
     info = machine(cores, args)
