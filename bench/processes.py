@@ -143,6 +143,8 @@ async def start_stack(
         "SEADRAGON_LOG_LEVEL": "warning",
         "SEADRAGON_SECRET_KEY": uuid.uuid4().hex,
         "SEADRAGON_RABBITMQ_NAMESPACE": f"sdbench-{uuid.uuid4().hex[:8]}",
+        # Several workers share this machine: no fixed metrics port unless asked for.
+        "SEADRAGON_WORKER_METRICS_PORT": "0",
         **(settings or {}),
     }
     backend = {"name": "fake", "url": upstream, "kind": "openai", "slots": slots}
@@ -215,7 +217,7 @@ async def delete_namespace(env: dict[str, str], models: tuple[str, ...] = ("benc
     """Delete the durable queues and the exchanges of the stack's RabbitMQ namespace."""
     import aio_pika
 
-    from seadragon.queue.rabbitmq.exchanges import Names
+    from seadragon.queue.rabbitmq.broker.names import Names
 
     names = Names(env["SEADRAGON_RABBITMQ_NAMESPACE"])
     bands = json.loads(env.get("SEADRAGON_BANDS", '["high", "normal", "low"]'))

@@ -22,7 +22,19 @@ from account_helpers import Accounts, build_settings, client_for, pg_database
 from seadragon.config import Settings
 from seadragon.db.engine import Database
 
-TABLES = ("request_log", "login_failures", "sessions", "api_keys", "users")
+TABLES = (
+    "setup_tokens",
+    "conversation_messages",
+    "conversations",
+    "request_log",
+    "login_failures",
+    "sessions",
+    "limit_leases",
+    "limit_counters",
+    "limits",
+    "api_keys",
+    "users",
+)
 
 
 # Settings -----------------------------------------------------------------------------

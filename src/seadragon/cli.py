@@ -13,6 +13,8 @@ import typer
 
 from seadragon.cli_accounts import keys_app, users_app
 from seadragon.cli_console import database_label, fail, out, run, settings_or_exit
+from seadragon.cli_help import print_version, serve_epilog
+from seadragon.cli_limits import limits_app
 from seadragon.db.engine import Database, head_revision
 from seadragon.errors import ConfigError
 
@@ -27,33 +29,49 @@ db_app = typer.Typer(help="Inspect and migrate the database.", no_args_is_help=T
 app.add_typer(users_app, name="users")
 app.add_typer(keys_app, name="keys")
 app.add_typer(db_app, name="db")
+app.add_typer(limits_app, name="limits")
+
+
+@app.callback()
+def main_options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=print_version, is_eager=True, help="Show the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Seadragon: a self-hosted LLM gateway with accounts, API keys and a priority queue."""
 
 
 # serve ------------------------------------------------------------------------------
 
 
-@app.command()
+@app.command(epilog=serve_epilog())
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
 ) -> None:
-    """Run the gateway (HTTP API, web UI and, by default, the workers)."""
+    """Run the gateway (HTTP API, web UI and, by default, the workers).
+
+    On a database without users it prints a one-time link where the first
+    administrator chooses a password.
+    """
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     settings = settings_or_exit(**overrides)
-    import uvicorn
-
+    from seadragon import server as gateway
     from seadragon.app import create_app
     from seadragon.auth.sessions import load_secret
+    from seadragon.logs import logging_config
 
     try:
         load_secret(settings)  # a bad secret should stop start-up, not the first login
     except ConfigError as exc:
         raise fail(exc.message, 2) from None
-    uvicorn.run(
+    gateway.serve(
         create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
+        settings,
+        log_config=logging_config(settings),
         proxy_headers=True,
         forwarded_allow_ips=settings.trusted_proxies,
     )
@@ -80,21 +98,28 @@ def worker(
         list[str] | None,
         typer.Option(help="Serve this backend of the configuration, by name (repeatable)."),
     ] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(help="Port of the worker's /metrics listener (0: none; default 9464)."),
+    ] = None,
 ) -> None:
     """Take requests from the shared RabbitMQ queue and run them on a backend.
 
     Either describe one backend with --url (and --kind, --slots, --name, --model), or
     pick configured ones with --backend; with neither, every configured backend.
     """
-    import logging
+    import logging.config
     from urllib.parse import urlsplit
 
+    from seadragon.logs import logging_config
     from seadragon.worker.main import only_backends, serve_worker
 
     if backend and (url is not None or local):
         raise fail("--backend picks configured backends: it cannot go with --url or --local", 2)
 
     overrides: dict[str, object] = {"local_model": "on" if local else "off"}
+    if metrics_port is not None:
+        overrides["worker_metrics_port"] = metrics_port
     if url is not None:
         host = urlsplit(url).hostname or "backend"
         overrides["backends"] = [
@@ -109,9 +134,7 @@ def worker(
             settings = only_backends(settings, backend)
         except ConfigError as exc:
             raise fail(exc.message, 2) from None
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logging.config.dictConfig(logging_config(settings))
     try:
         serve_worker(settings)
     except ConfigError as exc:

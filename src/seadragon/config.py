@@ -43,7 +43,7 @@ class BackendConfig(BaseModel):
 
 
 class ModelOptions(BaseModel):
-    """Per-model defaults merged into requests sent to Ollama (DESIGN §8)."""
+    """Per-model defaults merged into requests sent to Ollama."""
 
     num_gpu: int | None = None
     num_thread: int | None = None
@@ -73,6 +73,31 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     #: Reverse proxies whose X-Forwarded-For / -Proto are believed (addresses, networks, "*").
     trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.1", "::1"])
+    #: Limits and deadlines on what a client sends, before any route reads it.
+    max_header_bytes: int = Field(default=16 * 1024, ge=1024)
+    max_headers: int = Field(default=100, ge=10)
+    header_timeout_s: float = Field(default=10.0, gt=0)
+    body_timeout_s: float = Field(default=30.0, gt=0)
+    max_public_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    max_inflight_body_bytes: int = Field(default=256 * 1024 * 1024, ge=1024)
+    #: On SIGTERM: queued requests get 503 at once, running ones this long to finish.
+    shutdown_grace_s: float = Field(default=10.0, gt=0)
+    #: Largest inline image (decoded bytes) a request may carry; the body limit caps it too.
+    max_image_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    #: Log lines (one per finished request included) as text or one JSON object each.
+    log_format: Literal["text", "json"] = "text"
+    #: Count requests for Prometheus (``/metrics`` answers 404 when off).
+    metrics_enabled: bool = True
+    #: Bearer token Prometheus may present at /metrics instead of an admin key.
+    metrics_token: str = ""
+    #: Where ``seadragon worker`` serves its own /metrics (port 0: no listener).
+    worker_metrics_host: str = "127.0.0.1"
+    worker_metrics_port: int = Field(default=9464, ge=0, le=65535)
+    #: Request-log rows older than this are removed in the background (0: keep forever).
+    request_log_retention_days: int = Field(default=90, ge=0, le=36500)
+    #: Hosts whose http(s) image URLs the gateway fetches itself (none: remote URLs are 400).
+    image_fetch_hosts: list[str] = Field(default_factory=list)
+    image_fetch_timeout_s: float = Field(default=5.0, gt=0, le=60)
 
     # Auth
     session_ttl_s: int = Field(default=12 * 3600, ge=60)
@@ -81,6 +106,9 @@ class Settings(BaseSettings):
     login_max_failures: int = Field(default=5, ge=1)
     login_window_s: int = Field(default=300, ge=1)
     allow_anonymous: bool = False
+    #: Where limit counters live: auto = in this process with the memory queue (one
+    #: gateway), in the database with RabbitMQ (every gateway shares them).
+    limits_store: Literal["auto", "memory", "database"] = "auto"
 
     # Queue
     queue: Literal["memory", "rabbitmq"] = "memory"
@@ -111,6 +139,12 @@ class Settings(BaseSettings):
     local_model_slots: int = Field(default=1, ge=1, le=16)
     model_refresh_s: float = Field(default=30.0, gt=0)
     model_options: dict[str, ModelOptions] = Field(default_factory=dict)
+    #: A model served within this window whose backends are all down now is a 503, not a 404.
+    model_down_window_s: float = Field(default=600.0, ge=0)
+    #: The model a new web chat starts with (when served); unset: the most used one.
+    default_model: str | None = None
+    #: Registry hosts besides Ollama's own that admins may pull from and push to (``hf.co``).
+    model_registries: list[str] = Field(default_factory=list)
 
     @field_validator("bands")
     @classmethod
@@ -182,6 +216,12 @@ class Settings(BaseSettings):
         if self.serve_workers == "auto":
             return self.queue == "memory"
         return self.serve_workers == "on"
+
+    @property
+    def shared_limits(self) -> bool:
+        if self.limits_store == "auto":
+            return self.queue == "rabbitmq"
+        return self.limits_store == "database"
 
     def aging_interval(self, band: str) -> float:
         return self.aging_intervals.get(band, self.aging_interval_s)

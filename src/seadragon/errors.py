@@ -19,10 +19,12 @@ Nothing below ``seadragon.api`` raises HTTP exceptions; it raises these, and
     ├── ServiceUnavailable     503
     │   ├── QueueUnavailable   503   the queue could not accept the request
     │   ├── QueueTimeout       503   waited longer than max_queue_wait_s
+    │   ├── ModelUnavailable   503   every backend of a model served recently is down
     │   └── RequestCleared     503   an admin cleared the queue
     ├── RequestCancelled       499   cancelled by its owner, an admin, or a disconnect
-    ├── UpstreamError          502   the backend failed or answered with an error
-    └── UpstreamTimeout        504
+    └── UpstreamError          502   the backend failed or answered with an error
+        ├── BackendUnreachable 502   refused or reset before any answer: try another
+        └── UpstreamTimeout    504
 """
 
 from __future__ import annotations
@@ -133,6 +135,10 @@ class QueueTimeout(ServiceUnavailable):
     code = "queue_timeout"
 
 
+class ModelUnavailable(ServiceUnavailable):
+    code = "model_unavailable"
+
+
 class RequestCleared(ServiceUnavailable):
     code = "queue_cleared"
 
@@ -152,6 +158,11 @@ class UpstreamError(SeadragonError):
 class UpstreamTimeout(UpstreamError):
     status = 504
     code = "upstream_timeout"
+
+
+class BackendUnreachable(UpstreamError):
+    """The connection failed before the backend answered anything: it is down, and the
+    request is as good as never sent."""
 
 
 def error_from_dict(kind: str, message: str, param: str | None = None) -> SeadragonError:
@@ -176,5 +187,6 @@ ERRORS_BY_NAME: dict[str, type[SeadragonError]] = {
         RequestCancelled,
         UpstreamError,
         UpstreamTimeout,
+        BackendUnreachable,
     )
 }

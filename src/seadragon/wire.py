@@ -22,10 +22,22 @@ from pydantic import (
     StrictStr,
 )
 
+from seadragon.wire_chat import (
+    MAX_TOOLS,
+    ResponseFormat,
+    Tool,
+    ToolCall,
+    ToolChoice,
+    check_chat,
+    wire_content,
+)
+
 #: ``name``, ``name:tag`` or ``namespace/name:tag``; never a path or a host.
 _SEGMENT = r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}"
 MODEL_NAME = re.compile(rf"^(?!.*\.\.){_SEGMENT}(/{_SEGMENT})?$")
 MAX_TOKENS_LIMIT = 131_072
+#: Backends hold a seed in 64 bits; a larger one fails there, after queueing.
+INT64 = 2**63
 
 Number = StrictFloat | StrictInt
 
@@ -44,6 +56,8 @@ def _model_name(value: str) -> str:
 
 Text = Annotated[StrictStr, AfterValidator(_no_nul)]
 ModelName = Annotated[StrictStr, AfterValidator(_model_name)]
+#: Embedding backends refuse an empty input.
+NonEmptyText = Annotated[Text, Field(min_length=1)]
 
 
 class _Request(BaseModel):
@@ -57,7 +71,7 @@ class _Request(BaseModel):
     stream: StrictBool = False
     stream_options: StreamOptions | None = None
     stop: StrictStr | Annotated[list[StrictStr], Field(max_length=4)] | None = None
-    seed: StrictInt | None = None
+    seed: Annotated[StrictInt, Field(ge=-INT64, lt=INT64)] | None = None
     presence_penalty: Annotated[Number, Field(ge=-2, le=2)] | None = None
     frequency_penalty: Annotated[Number, Field(ge=-2, le=2)] | None = None
     user: Annotated[StrictStr, Field(max_length=256)] | None = None
@@ -73,58 +87,91 @@ class StreamOptions(BaseModel):
     include_usage: StrictBool = False
 
 
-class ContentPart(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    type: Literal["text"]
-    text: Text
-
-
 class Message(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    role: Literal["system", "developer", "user", "assistant"]
-    content: Text | Annotated[list[ContentPart], Field(min_length=1)] | None = None
-    name: Annotated[StrictStr, Field(max_length=64)] | None = None
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    # Parts stay loose here: ``check_chat`` names the exact part that is wrong.
+    content: Text | list[dict[str, Any]] | None = None
+    name: Annotated[Text, Field(max_length=64)] | None = None
+    tool_calls: Annotated[list[ToolCall], Field(max_length=MAX_TOOLS)] | None = None
+    tool_call_id: Annotated[StrictStr, Field(min_length=1, max_length=256)] | None = None
+    #: An assistant's earlier thinking, as Seadragon returns it (Ollama reads it back).
+    reasoning_content: Text | None = None
 
     def text(self) -> str:
+        """The text parts joined (images left out)."""
         if isinstance(self.content, list):
-            return "".join(part.text for part in self.content)
+            return "".join(str(p.get("text", "")) for p in self.content if p.get("type") == "text")
         return self.content or ""
+
+    def wire(self) -> dict[str, Any]:
+        """The message as backends receive it (OpenAI's shape, content normalised)."""
+        out: dict[str, Any] = {"role": self.role, "content": wire_content(self.content)}
+        if self.content is None and not self.tool_calls:
+            out["content"] = ""
+        if self.name:
+            out["name"] = self.name
+        if self.tool_calls:
+            out["tool_calls"] = [call.model_dump() for call in self.tool_calls]
+        if self.tool_call_id is not None:
+            out["tool_call_id"] = self.tool_call_id
+        if self.reasoning_content:
+            out["reasoning_content"] = self.reasoning_content
+        return out
+
+
+def _legacy(value: object) -> None:
+    if value is not None:
+        raise ValueError("the legacy functions API is not supported; send tools and tool_choice")
 
 
 def _unsupported(value: object) -> None:
     if value is not None:
-        raise ValueError("function calling is not supported by this gateway yet")
+        raise ValueError("is not supported by this gateway")
 
 
+def _text_only(value: list[str] | None) -> list[str] | None:
+    if value is not None and any(kind != "text" for kind in value):
+        raise ValueError("only text output is supported by this gateway")
+    return value
+
+
+Legacy = Annotated[object, AfterValidator(_legacy)]
 Unsupported = Annotated[object, AfterValidator(_unsupported)]
+ReasoningEffort = Literal["none", "minimal", "low", "medium", "high", "xhigh"]
 
 
 class ChatRequest(_Request):
     messages: Annotated[list[Message], Field(min_length=1, max_length=4096)]
     max_completion_tokens: Annotated[StrictInt, Field(ge=1, le=MAX_TOKENS_LIMIT)] | None = None
     response_format: ResponseFormat | None = None
-    logprobs: Literal[False] | None = None
+    logprobs: StrictBool | None = None
+    top_logprobs: Annotated[StrictInt, Field(ge=0, le=20)] | None = None
+    tools: Annotated[list[Tool], Field(max_length=MAX_TOOLS)] | None = None
+    tool_choice: ToolChoice | None = None
+    parallel_tool_calls: StrictBool | None = None
+    reasoning_effort: ReasoningEffort | None = None
     # Refused rather than dropped: a caller relying on them must not get plain text silently.
-    tools: Unsupported = None
-    tool_choice: Unsupported = None
-    functions: Unsupported = None
-    function_call: Unsupported = None
+    functions: Legacy = None
+    function_call: Legacy = None
+    audio: Unsupported = None
+    prediction: Unsupported = None
+    web_search_options: Unsupported = None
+    modalities: Annotated[list[StrictStr], AfterValidator(_text_only)] | None = None
+
+    def check(self, max_image_bytes: int) -> None:
+        """What pydantic cannot see (``InvalidRequest`` naming the field)."""
+        check_chat(self, max_image_bytes)
 
     def backend_body(self) -> dict[str, Any]:
-        body = super().backend_body()
-        # Backends get plain-string content; parts were text-only anyway.
-        body["messages"] = [
-            {"role": m.role, "content": m.text(), **({"name": m.name} if m.name else {})}
-            for m in self.messages
-        ]
+        body = self.model_dump(
+            exclude_none=True,
+            by_alias=True,
+            exclude={"service_tier", "user", "messages", "modalities"},
+        )
+        body["messages"] = [m.wire() for m in self.messages]
         return body
-
-
-class ResponseFormat(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    type: Literal["text", "json_object", "json_schema"]
-    json_schema: dict[str, Any] | None = None
 
 
 class CompletionRequest(_Request):
@@ -144,7 +191,7 @@ class EmbeddingRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     model: ModelName
-    input: Text | Annotated[list[Text], Field(min_length=1, max_length=2048)]
+    input: NonEmptyText | Annotated[list[NonEmptyText], Field(min_length=1, max_length=2048)]
     encoding_format: Literal["float", "base64"] = "float"
     user: Annotated[StrictStr, Field(max_length=256)] | None = None
     service_tier: Literal["auto", "default", "flex"] | None = None
@@ -157,5 +204,5 @@ class EmbeddingRequest(BaseModel):
         return self.model_dump(exclude_none=True, exclude={"service_tier", "user"})
 
 
-for _model in (_Request, ChatRequest, CompletionRequest):
+for _model in (_Request, Message, ChatRequest, CompletionRequest):
     _model.model_rebuild()

@@ -1,5 +1,6 @@
 """Junk sent to every route the app has: never a 5xx, and an OpenAI-shaped error body
-from every API route. Routes are read from the app, so a new one is covered at once."""
+from every API route (Ollama-shaped on the native Ollama routes). Routes are read from
+the app, so a new one is covered at once."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 import httpx
 
 from fakes.ollama_server import FakeOllama
+from seadragon.api.ollama_surface import is_native
 from seadragon.app import ROUTERS
 from tests.api.test_bad_input import fake_gateway
 
@@ -57,6 +59,10 @@ async def test_no_route_answers_junk_with_a_server_error(gateway_factory: Any) -
                                 where = f"{method} {path} {body[:30]!r} -> {status}"
                                 if status >= 500 and status != 503:
                                     problems.append(f"{where}: {response.text[:200]}")
+                                elif status >= 400 and is_native(path):
+                                    error = response.json().get("error")
+                                    if not isinstance(error, str) or not error:
+                                        problems.append(f"{where}: not Ollama-shaped")
                                 elif status >= 400 and path.startswith(("/v1/", "/api/")):
                                     error = response.json().get("error")
                                     if not isinstance(error, dict) or "message" not in error:

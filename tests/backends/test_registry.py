@@ -45,7 +45,7 @@ async def started() -> AsyncIterator[Callable[..., Any]]:
 
     yield start
     for backends in opened:
-        await backends.aclose()
+        await backends.close()
 
 
 async def test_configured_backends_are_built_by_kind(
@@ -98,5 +98,5 @@ async def test_auto_without_ollama_starts_the_local_model(started: Callable[...,
     (local,) = backends.items
     assert isinstance(local, LocalModel) and (local.name, local.slots) == ("local", 2)
     assert await local.list_models() == [LocalModel.model_name]
-    await backends.aclose()
+    await backends.close()
     assert backends.items == []

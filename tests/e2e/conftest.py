@@ -44,7 +44,7 @@ CHROMIUM_ARGS = [
 ]
 ADMIN = ("admin", "admin-password-1")
 USER = ("alice", "alice-password-1")
-MODELS = ["fake-model", "scripted", "error-after-2"]
+MODELS = ["fake-model", "scripted", "error-after-2", "echo"]
 #: What the ``scripted`` model answers: markup that must reach the page as plain text.
 SCRIPTED_REPLY = 'Sure: <img src=x onerror=alert(1)> and <script>alert("x")</script> done.'
 
@@ -61,19 +61,26 @@ def _needs_chromium() -> None:
 
 
 class ScriptedOllama(FakeOllama):
-    """The fake Ollama, plus a model ``scripted`` that streams ``SCRIPTED_REPLY`` in pieces."""
+    """The fake Ollama, plus a model ``scripted`` that streams ``SCRIPTED_REPLY`` in pieces
+    and a model ``echo`` that streams the last user message back the same way."""
 
     async def chat(self, request: Request) -> Response:
         body = orjson.loads(await request.body() or b"null")  # starlette caches the body
-        if not isinstance(body, dict) or body.get("model") != "scripted":
+        if not isinstance(body, dict) or body.get("model") not in ("scripted", "echo"):
             return await super().chat(request)
         record = self.begin(request, body)
-        pieces = [SCRIPTED_REPLY[i : i + 6] for i in range(0, len(SCRIPTED_REPLY), 6)]
+        reply = SCRIPTED_REPLY
+        if body["model"] == "echo":
+            users = [m for m in body.get("messages") or () if m.get("role") == "user"]
+            reply = str(users[-1].get("content", "")) if users else ""
+        pieces = [reply[i : i + 6] for i in range(0, len(reply), 6)]
+        model = body["model"]
 
         async def produce(disconnected: asyncio.Event) -> AsyncIterator[bytes]:
             for text in [*pieces, ""]:
+                await asyncio.sleep(self.config.token_delay)
                 line: dict[str, Any] = {
-                    "model": "scripted",
+                    "model": model,
                     "created_at": CREATED_AT,
                     "message": {"role": "assistant", "content": text},
                     "done": not text,

@@ -58,7 +58,9 @@ async def test_sign_in_and_watch_the_answer_stream_in(gateway: Gateway, new_tab:
     await expect(page.get_by_role("link", name="Admin")).to_be_hidden()
     models = page.get_by_label("Model")
     await expect(models).to_be_enabled()
-    await expect(models.locator("option")).to_have_text(["error-after-2", "fake-model", "scripted"])
+    await expect(models.locator("option")).to_have_text(
+        ["echo", "error-after-2", "fake-model", "scripted"]
+    )
 
     await record_answer_growth(page)
     await send(page, "Say something")
@@ -158,15 +160,25 @@ async def test_backend_failure_is_shown_clearly(gateway: Gateway, new_tab: Any) 
 async def test_pages_are_served_under_a_strict_policy(gateway: Gateway, new_tab: Any) -> None:
     tab = await new_tab()
     page = tab.page
-    for path in ("/", "/login", "/keys", "/admin", "/static/chat.js", "/static/base.css"):
+    pages = ("/", "/login", "/keys", "/admin", "/setup", "/static/chat.js", "/static/base.css")
+    vendored = ("/static/vendor/marked.esm.js", "/static/vendor/purify.es.mjs")
+    for path in (*pages, *vendored, "/static/vendor/highlight.min.js"):
         response = await page.request.get(gateway.url + path)
         assert response.ok, path
         headers = response.headers
         assert "script-src 'self'" in headers["content-security-policy"]
         assert "'unsafe-inline'" not in headers["content-security-policy"]
+        assert "'unsafe-eval'" not in headers["content-security-policy"]
         assert headers["x-content-type-options"] == "nosniff"
         assert headers["referrer-policy"] == "no-referrer"
-    for path in ("/static/missing.js", "/static/..%2Fweb.py", "/static/.hidden.js"):
+    for path in (
+        "/static/missing.js",
+        "/static/..%2Fweb.py",
+        "/static/.hidden.js",
+        "/static/vendor/LICENSE-marked.txt",
+        "/static/vendor/..%2Fchat.js",
+        "/static/vendor/%2E%2E",
+    ):
         assert (await page.request.get(gateway.url + path)).status == 404, path
 
     # A crafted ?next= must not send a freshly signed-in user to another site.

@@ -240,13 +240,14 @@ class RecordingStream(Response):
 class FakeServer(Recorder):
     """Runs a fake's ASGI app with uvicorn in a background thread; it is its own record."""
 
-    def __init__(self, config: FakeConfig | None = None, **knobs: Any) -> None:
+    def __init__(self, config: FakeConfig | None = None, *, port: int = 0, **knobs: Any) -> None:
         super().__init__()
         self.config = config or FakeConfig(**knobs)
         self.app = Starlette(routes=[*self.routes(), *self._control_routes()])
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
-        self.port = 0
+        #: 0 picks a free port; the port of a stopped fake starts it again where it was.
+        self.port = port
 
     def routes(self) -> list[Route]:
         raise NotImplementedError
@@ -259,7 +260,7 @@ class FakeServer(Recorder):
         return self.start(request.url.path, body, dict(request.headers), count)
 
     def __enter__(self) -> Self:
-        sock = socket.create_server(("127.0.0.1", 0))
+        sock = socket.create_server(("127.0.0.1", self.port))
         self.port = sock.getsockname()[1]
         ready = threading.Event()
 

@@ -1,4 +1,8 @@
-"""A fake Ollama speaking its native API: /api/tags, /api/chat, /api/generate, /api/embed.
+"""A fake Ollama speaking its native API: /api/tags, /api/chat, /api/generate, /api/embed,
+and model management (``tests.fakes.ollama_models``).
+
+Chat honours the request's features as a model would (``tests.fakes.scripted``): with
+``tools`` it calls a tool, with ``format`` it answers JSON, with ``think`` it thinks first.
 
 Run as a process: ``python -m tests.fakes.ollama_server --port 11500 --models llama3:latest``.
 """
@@ -28,6 +32,8 @@ from . import (
     plan,
 )
 from .command import serve_main
+from .ollama_chat import ollama_script, scripted_response
+from .ollama_models import ModelManagement, details, digest_of
 
 CREATED_AT = "2025-01-01T00:00:00.000000Z"
 
@@ -51,7 +57,7 @@ def _final(model: str, p: Plan, prompt_tokens: int, produced: int) -> dict[str, 
     }
 
 
-class FakeOllama(FakeServer):
+class FakeOllama(ModelManagement, FakeServer):
     """In-process fake Ollama; ``with FakeOllama(models=[...]) as fake: fake.url``."""
 
     def routes(self) -> list[Route]:
@@ -62,6 +68,7 @@ class FakeOllama(FakeServer):
             Route("/api/chat", self.chat, methods=["POST"]),
             Route("/api/generate", self.generate, methods=["POST"]),
             Route("/api/embed", self.embed, methods=["POST"]),
+            *self.model_routes(),
         ]
 
     async def root(self, request: Request) -> Response:
@@ -78,8 +85,8 @@ class FakeOllama(FakeServer):
                 "model": name,
                 "modified_at": CREATED_AT,
                 "size": 1000,
-                "digest": "0" * 64,
-                "details": {"format": "gguf", "family": "fake", "parameter_size": "1M"},
+                "digest": digest_of(name)[7:],
+                "details": details(),
             }
             for name in self.config.models
         ]
@@ -107,10 +114,14 @@ class FakeOllama(FakeServer):
         if problem is not None:
             self.finish(record)
             return problem
+        self.loaded.add(self.resolve(body["model"]) or body["model"])
+        script = ollama_script(body)
+        if script is not None:
+            return scripted_response(self, record, body, script)
         words = sum(len(str(m.get("content", "")).split()) for m in body["messages"])
 
         def line(text: str) -> dict[str, Any]:
-            message = {"role": "assistant", "content": text}
+            message: dict[str, Any] = {"role": "assistant", "content": text}
             return {"model": body["model"], "created_at": CREATED_AT, "message": message}
 
         return await self._respond(request, record, body, words, line)
@@ -122,7 +133,20 @@ class FakeOllama(FakeServer):
         if problem is not None:
             self.finish(record)
             return problem
+        if not body.get("prompt") and not body.get("images"):
+            self.finish(record)
+            reason = self.load_or_unload(body["model"], body.get("keep_alive"))
+            return json_response(
+                {
+                    "model": body["model"],
+                    "created_at": CREATED_AT,
+                    "response": "",
+                    "done": True,
+                    "done_reason": reason,
+                }
+            )
         words = len(str(body.get("prompt", "")).split())
+        self.loaded.add(self.resolve(body["model"]) or body["model"])
 
         def line(text: str) -> dict[str, Any]:
             return {"model": body["model"], "created_at": CREATED_AT, "response": text}

@@ -32,6 +32,7 @@ from . import (
     plan,
 )
 from .command import serve_main
+from .openai_chat import openai_script, scripted_response
 
 NO_EMBEDDINGS = "This server does not support embeddings. Start it with `--embeddings`"
 
@@ -105,6 +106,9 @@ class FakeOpenAI(FakeServer):
         if problem is not None:
             self.finish(record)
             return problem
+        plan = openai_script(body)
+        if plan is not None:
+            return scripted_response(self, record, body, plan)
 
         def choice(text: str | None, finish: str | None = None) -> dict[str, Any]:
             delta = {} if text is None else {"content": text}

@@ -279,4 +279,4 @@ async def test_key_cache_revocation_delay_is_key_cache_ttl_s(
     now[0] += 0.02
     with pytest.raises(AuthenticationError):
         await service.authenticate_key(key)
-    await service.aclose()
+    await service.close()

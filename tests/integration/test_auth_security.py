@@ -1,4 +1,4 @@
-"""The security baseline (DESIGN §7) checked through HTTP: credentials, secrets at rest,
+"""The security baseline checked through HTTP: credentials, secrets at rest,
 throttling, input limits, cookies, JWTs, CSRF, CORS and anonymous access."""
 
 from __future__ import annotations
@@ -196,7 +196,9 @@ async def test_bad_bodies_are_clean_4xx(
         assert_openai_error(users, 400, "invalid_request_error")
         big = await http.post("/api/auth/login", json={"username": "a", "password": "p" * 8000})
         assert_openai_error(big, 413, "invalid_request_error")
-        deep = await http.post("/api/users", content=b"[" * 40 + b"]" * 40, headers=json_type)
+        deep = await http.post(
+            "/api/users", content=b"[" * 40 + b"]" * 40, headers={**json_type, **bearer(key)}
+        )
         assert_openai_error(deep, 400, "invalid_request_error")
 
 

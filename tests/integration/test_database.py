@@ -16,7 +16,8 @@ from sqlalchemy import func, select, text
 
 from seadragon.config import Settings
 from seadragon.db.engine import Database, head_revision
-from seadragon.db.request_log import BATCH_ROWS, RequestLogWriter, list_requests
+from seadragon.db.request_log import BATCH_ROWS, RequestLogWriter
+from seadragon.db.request_queries import list_requests
 from seadragon.db.tables import Base, RequestLog, User
 
 

@@ -68,5 +68,5 @@ async def test_refresh_ahead_keeps_lookups_off_the_request_path(
         with pytest.raises(AuthenticationError, match="revoked"):
             await auth.authenticate_key(new.plaintext)  # well within key_cache_ttl_s
     finally:
-        await auth.aclose()
+        await auth.close()
         await database.close()

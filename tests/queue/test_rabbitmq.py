@@ -24,10 +24,11 @@ from slots import failure, make_job, next_event, outcome, wait_until, worker_inf
 from seadragon.config import Settings
 from seadragon.errors import RequestCancelled, RequestCleared
 from seadragon.queue.base import Chunk, End, Started, now_us
-from seadragon.queue.rabbitmq import processor, workers
-from seadragon.queue.rabbitmq.delivery import WINDOW
-from seadragon.queue.rabbitmq.exchanges import Names
+from seadragon.queue.rabbitmq import heartbeat
+from seadragon.queue.rabbitmq.broker.names import Names
 from seadragon.queue.rabbitmq.manager import RabbitMQQueue
+from seadragon.queue.rabbitmq.worker import take as taking
+from seadragon.queue.rabbitmq.worker.delivery import WINDOW
 from services import rabbitmqctl, require_rabbitmq
 
 pytestmark = pytest.mark.rabbitmq
@@ -181,7 +182,7 @@ async def test_doorbell_wakes_an_idle_worker_at_once(
     rabbit: Maker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # With the fallback poll out of reach only the doorbell can wake the worker in time.
-    monkeypatch.setattr(processor, "POLL_S", 60.0)
+    monkeypatch.setattr(taking, "POLL_S", 60.0)
     gateway, worker = await rabbit(), await rabbit()
     latencies_ms, submit_ms = [], []
     for i in range(20):
@@ -351,7 +352,7 @@ async def test_cancel_and_clear_reach_other_gateways(rabbit: Maker) -> None:
 async def test_gateways_learn_workers_from_heartbeats(
     rabbit: Maker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(workers, "HEARTBEAT_S", 60.0)  # only the beat on request can tell
+    monkeypatch.setattr(heartbeat, "HEARTBEAT_S", 60.0)  # only the beat on request can tell
     worker = await rabbit()
     await worker.advertise(worker_info("w-gpu", ["m", "n"], slots=4))
     gateway = await rabbit()  # starts after the advert: asks workers to beat at once

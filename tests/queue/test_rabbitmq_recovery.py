@@ -7,6 +7,7 @@ The restart test stops the shared broker for a few seconds: it always starts it 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 
 import pytest
@@ -91,7 +92,7 @@ async def test_redelivery_after_a_worker_loses_its_connection(
         await lost.emit(Chunk({"index": 0}))
         seen.append(await next_event(stream))
 
-    await kill_connection(first.topology.connection.name)
+    await kill_connection(first.connection.name)
     async with asyncio.timeout(5):
         await lost.wait_cancelled()  # the worker must stop: the broker gives the job to another
         again = await second.take("w2", ["m"])
@@ -140,7 +141,7 @@ async def test_a_buffered_job_lost_after_output_runs_again(rabbit: Maker) -> Non
     await lost.emit(Chunk({"index": 0}))
     seen: list[Event] = [await next_event(stream), await next_event(stream)]
 
-    await kill_connection(first.topology.connection.name)
+    await kill_connection(first.connection.name)
     async with asyncio.timeout(5):
         again = await second.take("w2", ["m"])
     await lost.settle()
@@ -182,3 +183,40 @@ async def test_quorum_poison_job_ends_instead_of_blocking(rabbit: Maker, band: s
     assert attempts == [1, 2, 3]
     assert isinstance(failure(poisoned), UpstreamError)
     assert isinstance((await outcome(good))[-1], End)
+
+
+def text(record: logging.LogRecord) -> str:
+    # aio-pika's callback records hold the callback, which forgets itself once done.
+    try:
+        return record.getMessage()
+    except AttributeError:
+        return str(record.msg)
+
+
+async def test_a_lost_connection_logs_one_warning_and_one_recovery_line(
+    rabbit: Maker, caplog: pytest.LogCaptureFixture
+) -> None:
+    queue = await rabbit()
+    await queue.advertise(worker_info("w1", ["m"], slots=1))
+    waiting = asyncio.create_task(queue.take("w1", ["m"]))  # a slot waits on its channels
+    await wait_until(lambda: "m" in queue.models())
+    caplog.clear()
+    caplog.set_level(logging.INFO)
+
+    await kill_connection(queue.connection.name)
+    await wait_until(lambda: any("restored" in text(r) for r in caplog.records), 15)
+    ticket = await queue.submit(make_job("high"))  # every channel works again
+    async with asyncio.timeout(10):
+        delivery = await waiting
+    assert delivery.job.id == ticket.id
+    await delivery.settle()
+
+    lines = [(r.levelname, r.name, text(r)) for r in caplog.records]
+    loud = [line for line in lines if line[0] not in ("DEBUG", "INFO")]
+    assert len(loud) == 1 and loud[0][0] == "WARNING", lines
+    assert "lost" in loud[0][2]
+    assert [line for line in lines if "restored" in line[2]] == [
+        ("INFO", loud[0][1], loud[0][2].replace("lost; reconnecting", "restored"))
+    ]
+    assert not [r for r in caplog.records if r.exc_info and r.levelno > logging.DEBUG]
+    assert not [line for line in lines if line[1].startswith(("aio_pika", "aiormq"))], lines

@@ -48,8 +48,9 @@ def chat(**fields: object) -> dict[str, object]:
         (chat(model="host/ns/m"), "model"),
         (chat(model="http://evil/"), "model"),
         (chat(model=7), "model"),
-        (chat(tools=[{"type": "function", "function": {"name": "f"}}]), "tools"),
-        (chat(tool_choice="auto"), "tool_choice"),
+        (chat(tools=[{"type": "function", "function": {"name": "no spaces"}}]), "tools[0]"),
+        (chat(tool_choice="sometimes"), "tool_choice"),
+        (chat(functions=[{"name": "f"}]), "functions"),
     ],
 )
 def test_bad_chat_requests_name_the_param(body: dict[str, object], param: str) -> None:

@@ -14,10 +14,14 @@ class ScriptedTicket(Ticket):
         self.id = "r1"
         self.position = Position(ahead=0, eta_s=0.0)
         self._events = events
+        self.cancelled = False
 
     async def events(self) -> AsyncIterator[Event]:
         for event in self._events:
             yield event
+
+    async def cancel(self) -> None:
+        self.cancelled = True
 
 
 class Rows:
@@ -45,7 +49,7 @@ async def test_a_later_attempt_starts_the_answer_over() -> None:
         End(),
     ]
     rows = Rows()
-    relay = Relay(None, rows, job, ScriptedTicket(events), stream=False)  # type: ignore[arg-type]
+    relay = Relay(rows, job, ScriptedTicket(events), stream=False)
     answer = await relay.collect()
     assert answer["choices"][0]["message"]["content"] == "Hello world"
     assert answer["choices"][0]["finish_reason"] == "stop"

@@ -71,6 +71,10 @@ def validation_message(errors: list[dict[str, Any]]) -> tuple[str, str | None]:
 
 async def _seadragon_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, SeadragonError)
+    if exc.status == 429:
+        metrics = getattr(request.app.state, "metrics", None)
+        if metrics is not None:
+            metrics.observe_rate_limited(exc.code, exc.retry_after)
     return error_response(exc, getattr(request.state, "request_id", None))
 
 

@@ -1,4 +1,4 @@
-"""Which band a request runs in: its caller's cap, or lower if the request asks (DESIGN §4).
+"""Which band a request runs in: its caller's cap, or lower if the request asks.
 
 ``bands`` is ordered highest first. A request can only lower its band: OpenAI's
 ``service_tier: "flex"`` moves it one band below the cap, ``X-Seadragon-Priority: <band>``

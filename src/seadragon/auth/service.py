@@ -195,7 +195,7 @@ class AuthService:
         except Exception as exc:  # bookkeeping only: never let it disturb a request
             log.warning("could not record API key use: %s", type(exc).__name__)
 
-    async def aclose(self) -> None:
+    async def close(self) -> None:
         """Wait for pending ``last_used_at`` writes (call before closing the database)."""
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -6,6 +6,16 @@ wire. Generation is always streamed internally: ``stream_chat`` and
 ends carries ``usage`` (``choices: []``) when the backend reports token counts. The
 gateway rewrites ``id``, ``model`` and ``created`` and assembles non-streamed answers.
 
+A chat body is OpenAI's, whatever API the caller used: ``messages`` (roles ``system``,
+``developer``, ``user``, ``assistant``, ``tool``; ``content`` a string or ``text`` /
+``image_url`` parts whose URLs are ``data:`` URLs; assistant ``tool_calls`` with
+``function.arguments`` as a JSON string; ``tool_call_id``; an assistant's earlier
+``reasoning_content``), ``tools``, ``tool_choice``, ``parallel_tool_calls``,
+``response_format``, ``reasoning_effort``, ``logprobs``/``top_logprobs``,
+``max_completion_tokens``, ``stop``, ``seed`` and the sampling fields. Chunk deltas carry
+``content``, ``reasoning_content`` (the model's thinking) and ``tool_calls`` (``index``,
+``id``, ``type``, ``function.name``, ``function.arguments`` fragments).
+
 Closing the async generator (``aclose``, or cancelling the task iterating it) must
 close the upstream connection: that is how cancellation reaches the GPU.
 Failures are raised as ``UpstreamError`` / ``UpstreamTimeout`` / ``InvalidRequest``

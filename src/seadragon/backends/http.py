@@ -9,7 +9,6 @@ read line by line. ``OpenAIBackend`` and ``OllamaBackend`` build on it.
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
@@ -18,8 +17,10 @@ import aiohttp
 import orjson
 
 from seadragon.backends.base import Backend
+from seadragon.backends.lines import Lines as Lines
 from seadragon.config import BackendConfig
 from seadragon.errors import (
+    BackendUnreachable,
     InvalidRequest,
     ModelNotFound,
     SeadragonError,
@@ -38,7 +39,7 @@ DRAIN_LIMIT = 64 * 1024
 DRAIN_TIMEOUT_S = 1.0
 #: Upstream error bodies are cut to this before they become part of a client-facing message.
 MESSAGE_LIMIT = 200
-#: Top-level request fields that name places to connect to; never forwarded (DESIGN §7).
+#: Top-level request fields that name places to connect to; never forwarded.
 URL_FIELDS = frozenset({"api_base", "base_url", "api_url", "url", "endpoint", "host", "proxy"})
 JSON_HEADERS = {"content-type": "application/json"}
 #: How a kept-alive connection the server had already closed fails (``ClientConnectorError``,
@@ -81,52 +82,6 @@ def upstream_message(raw: bytes) -> str:
         if error is not None:
             return short_message(str(error))
     return short_message(str(data))
-
-
-def _split_lines(buffer: bytes) -> list[bytes]:
-    """Complete lines of ``buffer``, then the unfinished rest (a trailing ``\\r`` is kept
-    there: it may be the first half of ``\\r\\n``)."""
-    if b"\r" not in buffer:
-        return buffer.split(b"\n")
-    held = buffer.endswith(b"\r")
-    if held:
-        buffer = buffer[:-1]
-    lines = buffer.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
-    if held:
-        lines[-1] += b"\r"
-    return lines
-
-
-class Lines:
-    """A streamed body's lines as text, without their ends.
-
-    Lines end with ``\\n``, ``\\r\\n`` or ``\\r`` (what SSE and NDJSON allow) and have no
-    length limit; other Unicode line breaks inside JSON are content, not line ends.
-    """
-
-    def __init__(self, content: aiohttp.StreamReader) -> None:
-        self._content = content
-        self._lines: deque[bytes] = deque()
-        self._pending = b""
-        self._ended = False
-
-    def __aiter__(self) -> Lines:
-        return self
-
-    async def __anext__(self) -> str:
-        while not self._lines:
-            if self._ended:
-                raise StopAsyncIteration
-            data = await self._content.readany()
-            if data:
-                *complete, self._pending = _split_lines(self._pending + data)
-                self._lines.extend(complete)
-            else:
-                self._ended = True
-                if self._pending:
-                    self._lines.append(self._pending.removesuffix(b"\r"))
-                    self._pending = b""
-        return self._lines.popleft().decode("utf-8", "replace")
 
 
 async def _drain(resp: aiohttp.ClientResponse) -> None:
@@ -247,6 +202,20 @@ class HTTPBackend(Backend):
         except orjson.JSONDecodeError:
             raise UpstreamError(f"backend {self.name!r} answered malformed JSON") from None
 
+    def _stream_object(self, raw: str, what: str) -> dict[str, Any]:
+        """One JSON object of a streamed answer (an NDJSON ``line`` or an SSE ``event``);
+        an object carrying ``error`` is the backend failing mid-stream."""
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise UpstreamError(f"backend {self.name!r} sent a malformed {what}") from None
+        if not isinstance(data, dict):
+            raise UpstreamError(f"backend {self.name!r} sent a malformed {what}")
+        if "error" in data:
+            message = upstream_message(orjson.dumps(data))
+            raise UpstreamError(f"backend {self.name!r} failed mid-stream: {message}")
+        return data
+
     @asynccontextmanager
     async def _stream(
         self, path: str, payload: Any, model: str
@@ -283,10 +252,19 @@ class HTTPBackend(Backend):
                 )
 
         try:
-            return await attempt()
+            try:
+                return await attempt()
+            except STALE_CONNECTION as exc:
+                if isinstance(exc, aiohttp.ClientConnectorError):
+                    raise
+                # A kept-alive connection the server closed (uvicorn-based servers do after
+                # a failed stream, or when idle) fails before any answer: one fresh attempt.
+                return await attempt()
+        except aiohttp.ClientConnectorError:
+            raise BackendUnreachable(f"backend {self.name!r} is unreachable") from None
         except STALE_CONNECTION as exc:
-            if isinstance(exc, aiohttp.ClientConnectorError):
-                raise
-            # A kept-alive connection the server closed (uvicorn-based servers do after
-            # a failed stream, or when idle) fails before any answer: one fresh attempt.
-            return await attempt()
+            # Reset twice before the first byte of an answer: as good as down.
+            raise BackendUnreachable(
+                f"backend {self.name!r} broke the connection before answering "
+                f"({type(exc).__name__})"
+            ) from None

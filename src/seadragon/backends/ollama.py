@@ -13,13 +13,13 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-import orjson
-
-from seadragon.backends.http import HTTPBackend, Lines, short_message
-from seadragon.backends.ollama_messages import ollama_format, ollama_message, openai_tool_calls
+from seadragon.backends.http import HTTPBackend, Lines
+from seadragon.backends.ollama_messages import chat_fields
+from seadragon.backends.ollama_replies import ReplyTranslator, openai_logprobs
 from seadragon.backends.openai import embeddings_response
 from seadragon.config import BackendConfig, ModelOptions
 from seadragon.errors import InvalidRequest, UpstreamError
+from seadragon.ollama_extension import merge_extension
 
 #: Ollama ``options`` a request may set itself; hardware placement stays the operator's.
 REQUEST_OPTIONS = frozenset(
@@ -67,41 +67,35 @@ class OllamaBackend(HTTPBackend):
         return names + [alias for alias in aliases if alias not in names]
 
     async def stream_chat(self, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
-        """Stream ``/api/chat`` as ``chat.completion.chunk`` dicts."""
+        """Stream ``/api/chat`` as ``chat.completion.chunk`` dicts (see ``ollama_replies``)."""
         _only_one(body)
-        messages = body.get("messages")
-        if not isinstance(messages, list) or not messages:
-            raise InvalidRequest("messages must be a non-empty list", param="messages")
-        payload = self._payload(body, messages=[ollama_message(m) for m in messages])
-        if isinstance(body.get("tools"), list):
-            payload["tools"] = body["tools"]
-        fmt = ollama_format(body.get("response_format"))
-        if fmt is not None:
-            payload["format"] = fmt
+        payload = self._payload(body, **chat_fields(body))
         head = _head("chatcmpl", "chat.completion.chunk", body)
+        reply = ReplyTranslator(
+            self.name, parallel_tool_calls=body.get("parallel_tool_calls", True)
+        )
 
-        def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
-            choice = {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
+        def chunk(
+            delta: dict[str, Any], finish: str | None = None, logprobs: Any = None
+        ) -> dict[str, Any]:
+            choice = {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": logprobs}
             return {**head, "choices": [choice]}
 
-        tool_calls = False
         async with self._stream("/api/chat", payload, str(body.get("model"))) as resp:
             yield chunk({"role": "assistant", "content": ""})
             async for raw in Lines(resp.content):
-                line = self._parse_line(raw)
-                if line is None:
+                if not raw.strip():
                     continue
-                message = line.get("message") or {}
-                if message.get("content"):
-                    yield chunk({"content": message["content"]})
-                if message.get("thinking"):
-                    yield chunk({"reasoning_content": message["thinking"]})
-                if message.get("tool_calls"):
-                    tool_calls = True
-                    yield chunk({"tool_calls": openai_tool_calls(message["tool_calls"])})
+                line = self._stream_object(raw, "line")
+                logprobs = openai_logprobs(line)
+                for delta in reply.deltas(line.get("message") or {}):
+                    yield chunk(delta, logprobs=logprobs)
+                    logprobs = None
+                if logprobs is not None:
+                    yield chunk({}, logprobs=logprobs)
                 if line.get("done"):
                     reason = FINISH_REASONS.get(line.get("done_reason") or "", "stop")
-                    yield chunk({}, "tool_calls" if tool_calls else reason)
+                    yield chunk({}, "tool_calls" if reply.calls else reason)
                     yield {**head, "choices": [], "usage": _usage(line)}
                     return
         raise UpstreamError(f"backend {self.name!r} ended the stream before finishing")
@@ -122,8 +116,9 @@ class OllamaBackend(HTTPBackend):
             payload["suffix"] = body["suffix"]
         else:
             # OpenAI completions continue the text as given; Ollama would wrap it in the
-            # chat template. Fill-in-the-middle (suffix) needs that template, so not then.
-            payload["raw"] = True
+            # chat template. Fill-in-the-middle (suffix) needs that template, so not then;
+            # nor when a native request chose (``raw``/``template`` in its extension).
+            payload.setdefault("raw", True)
         head = _head("cmpl", "text_completion", body)
 
         def chunk(text: str, finish: str | None = None) -> dict[str, Any]:
@@ -134,9 +129,9 @@ class OllamaBackend(HTTPBackend):
             if body.get("echo"):
                 yield chunk(prompt)
             async for raw in Lines(resp.content):
-                line = self._parse_line(raw)
-                if line is None:
+                if not raw.strip():
                     continue
+                line = self._stream_object(raw, "line")
                 if line.get("response"):
                     yield chunk(line["response"])
                 if line.get("done"):
@@ -196,21 +191,7 @@ class OllamaBackend(HTTPBackend):
             payload["options"] = options
         if defaults is not None and defaults.keep_alive is not None:
             payload["keep_alive"] = defaults.keep_alive
-        return payload
-
-    def _parse_line(self, raw: str) -> dict[str, Any] | None:
-        if not raw.strip():
-            return None
-        try:
-            line = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            raise UpstreamError(f"backend {self.name!r} sent a malformed line") from None
-        if not isinstance(line, dict):
-            raise UpstreamError(f"backend {self.name!r} sent a malformed line")
-        if "error" in line:
-            message = short_message(str(line["error"]))
-            raise UpstreamError(f"backend {self.name!r} failed mid-stream: {message}")
-        return line
+        return merge_extension(payload, body)
 
 
 def _head(prefix: str, kind: str, body: dict[str, Any]) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from seadragon.backends.http import (
 )
 from seadragon.config import BackendConfig
 from seadragon.errors import InvalidRequest, SeadragonError, UpstreamError
+from seadragon.ollama_extension import refuse_extension
 
 __all__ = [
     "HTTPBackend",
@@ -62,6 +63,40 @@ def _sse_data(line: str) -> str | None:
     return line[5:].strip()
 
 
+def _reasoning_named(delta: dict[str, Any]) -> dict[str, Any]:
+    """Servers that call the thinking ``reasoning`` (vLLM, Ollama's ``/v1``): one name."""
+    if "reasoning" in delta and "reasoning_content" not in delta:
+        delta["reasoning_content"] = delta.pop("reasoning")
+    return delta
+
+
+class ToolArguments:
+    """Streamed tool-call argument fragments, checked to be JSON once the stream ends."""
+
+    def __init__(self, backend: str) -> None:
+        self.backend = backend
+        self.parts: dict[tuple[int, int], list[str]] = {}
+
+    def add(self, choice: int, delta: dict[str, Any]) -> None:
+        for call in delta.get("tool_calls") or ():
+            function = call.get("function") if isinstance(call, dict) else None
+            if not isinstance(function, dict):
+                continue
+            fragment = function.get("arguments")
+            key = (choice, int(call.get("index") or 0))
+            self.parts.setdefault(key, []).append(fragment if isinstance(fragment, str) else "")
+
+    def check(self) -> None:
+        for pieces in self.parts.values():
+            try:
+                orjson.loads("".join(pieces) or "{}")
+            except orjson.JSONDecodeError:
+                raise UpstreamError(
+                    f"backend {self.backend!r} returned a malformed tool call: "
+                    "its arguments are not JSON"
+                ) from None
+
+
 class OpenAIBackend(HTTPBackend):
     """Any server speaking the OpenAI HTTP API; chunks pass through as they come."""
 
@@ -86,6 +121,7 @@ class OpenAIBackend(HTTPBackend):
 
     async def embed(self, body: dict[str, Any]) -> dict[str, Any]:
         """``POST /v1/embeddings``; float answers are packed when base64 was asked for."""
+        body = refuse_extension(body, self.name)
         payload = strip_url_fields(body)
         model = str(body.get("model", ""))
         data = await self._request_json(
@@ -125,11 +161,13 @@ class OpenAIBackend(HTTPBackend):
         """Refuse, before anything is sent, what this server is known to fail on."""
 
     async def _stream_sse(self, path: str, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+        body = refuse_extension(body, self.name)
         await self._check(path, body)
         model = str(body.get("model", ""))
         last: dict[str, Any] = {}
         text: list[str] = []
         finished = usage_seen = False
+        calls = ToolArguments(self.name)
         async with self._stream(path, self._prepare(body), model) as resp:
             async for line in Lines(resp.content):
                 data = _sse_data(line)
@@ -140,31 +178,23 @@ class OpenAIBackend(HTTPBackend):
                     # connection alive for the next request.
                     finished = True
                     continue
-                chunk = self._parse_chunk(data)
+                chunk = self._stream_object(data, "event")
                 last = chunk
                 usage_seen = usage_seen or bool(chunk.get("usage"))
                 for choice in chunk.get("choices") or ():
                     finished = finished or bool(choice.get("finish_reason"))
-                    piece = choice.get("text") or (choice.get("delta") or {}).get("content")
+                    delta = choice.get("delta") or {}
+                    piece = choice.get("text") or delta.get("content")
                     if isinstance(piece, str):
                         text.append(piece)
+                    if delta:
+                        calls.add(choice.get("index", 0), _reasoning_named(delta))
                 yield chunk
         if not finished:
             raise UpstreamError(f"backend {self.name!r} ended the stream before finishing")
+        calls.check()
         if not usage_seen:
             usage = await self._usage_fallback(path, body, "".join(text))
             if usage is not None:
                 keep = ("id", "object", "created", "model")
                 yield {**{k: last[k] for k in keep if k in last}, "choices": [], "usage": usage}
-
-    def _parse_chunk(self, data: str) -> dict[str, Any]:
-        try:
-            chunk = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            raise UpstreamError(f"backend {self.name!r} sent a malformed event") from None
-        if not isinstance(chunk, dict):
-            raise UpstreamError(f"backend {self.name!r} sent a malformed event")
-        if "error" in chunk:
-            message = upstream_message(orjson.dumps(chunk))
-            raise UpstreamError(f"backend {self.name!r} failed mid-stream: {message}")
-        return chunk

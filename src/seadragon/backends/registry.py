@@ -35,11 +35,11 @@ PROBE_TIMEOUT_S = 0.5
 
 @dataclass
 class Backends:
-    """The backends this process uses; ``aclose`` releases them and stops the local model."""
+    """The backends this process uses; ``close`` releases them and stops the local model."""
 
     items: list[Backend] = field(default_factory=list)
 
-    async def aclose(self) -> None:
+    async def close(self) -> None:
         """Close every backend, the local model's server included."""
         items, self.items = self.items, []
         results = await asyncio.gather(*(b.close() for b in items), return_exceptions=True)

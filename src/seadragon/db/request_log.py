@@ -21,8 +21,13 @@ Row keys (the ``request_log`` columns; anything else is ignored)::
     http_status       int | None
     started_at, first_token_at, finished_at               datetime | None
     prompt_tokens, completion_tokens                      int | None
+    route             str | None          default: the route of the HTTP request being served
 
+``wait_ms`` (queued → started) and ``run_ms`` (started → finished) are derived here.
 Timestamps are aware datetimes or integer epoch microseconds (the queue's ``now_us``).
+
+Observers (metrics, the structured log line) see every normalised row as it is logged,
+so they always agree with the request log.
 """
 
 from __future__ import annotations
@@ -30,12 +35,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, MutableMapping
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import String, insert, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import String, insert
 
 from seadragon.db.engine import Database
 from seadragon.db.tables import RequestLog
@@ -46,6 +51,13 @@ FLUSH_INTERVAL_S = 0.5
 BATCH_ROWS = 200
 MAX_BUFFERED_ROWS = 20_000
 COLUMNS = tuple(c.name for c in RequestLog.__table__.columns if c.name != "id")
+_DERIVED = ("wait_ms", "run_ms")
+#: The ASGI scope of the HTTP request being served (set by the API's middleware): its
+#: matched route names the row's ``route``.
+CURRENT_SCOPE: ContextVar[MutableMapping[str, Any] | None] = ContextVar(
+    "seadragon_scope", default=None
+)
+Observer = Callable[[dict[str, Any]], None]
 _TIMESTAMPS = ("queued_at", "started_at", "first_token_at", "finished_at")
 _REQUIRED = ("request_id", "kind", "model", "entry_band", "status", "queued_at")
 #: Over-long strings are cut to the column width: PostgreSQL would fail the whole batch.
@@ -58,7 +70,9 @@ _WIDTHS = {
 
 def normalise_row(row: dict[str, Any]) -> dict[str, Any]:
     """Every column present, timestamps as aware datetimes; raises ValueError if unusable."""
-    out = {name: row.get(name) for name in COLUMNS}
+    out = {name: row.get(name) for name in COLUMNS if name not in _DERIVED}
+    if out["route"] is None:
+        out["route"] = current_route()
     missing = [name for name in _REQUIRED if out[name] is None]
     if missing:
         raise ValueError(f"request log row lacks {', '.join(missing)}")
@@ -72,7 +86,22 @@ def normalise_row(row: dict[str, Any]) -> dict[str, Any]:
             out[name] = datetime.fromtimestamp(value / 1_000_000, UTC)
         elif isinstance(value, datetime) and value.tzinfo is None:
             raise ValueError(f"request log row: {name} is a naive datetime")
+    out["wait_ms"] = _ms_between(out["queued_at"], out["started_at"])
+    out["run_ms"] = _ms_between(out["started_at"], out["finished_at"])
     return out
+
+
+def _ms_between(start: datetime | None, end: datetime | None) -> int | None:
+    if start is None or end is None:
+        return None
+    return max(0, round((end - start).total_seconds() * 1000))
+
+
+def current_route() -> str | None:
+    scope = CURRENT_SCOPE.get()
+    route = scope.get("route") if scope is not None else None
+    path = getattr(route, "path", None)
+    return str(path) if path else None
 
 
 _INSERT = insert(RequestLog).execution_options(render_nulls=True)
@@ -81,8 +110,9 @@ _INSERT = insert(RequestLog).execution_options(render_nulls=True)
 class RequestLogWriter:
     """Owned by the app lifespan (``app.state.request_log``)."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, observers: Iterable[Observer] = ()) -> None:
         self.database = database
+        self.observers = list(observers)
         self._buffer: list[dict[str, Any]] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -96,10 +126,16 @@ class RequestLogWriter:
     def log(self, row: dict[str, Any]) -> None:
         """Queue one row for insertion; returns at once."""
         try:
-            self._buffer.append(normalise_row(row))
+            normalised = normalise_row(row)
         except ValueError as exc:
             log.warning("%s; row skipped", exc)
             return
+        self._buffer.append(normalised)
+        for observe in self.observers:
+            try:
+                observe(normalised)
+            except Exception as exc:  # an observer must never cost a request its log row
+                log.warning("request log observer failed: %s", type(exc).__name__)
         if len(self._buffer) > MAX_BUFFERED_ROWS:
             excess = len(self._buffer) - MAX_BUFFERED_ROWS
             del self._buffer[:excess]
@@ -149,23 +185,3 @@ class RequestLogWriter:
                 await self._task
             self._task = None
         await self.flush()
-
-
-async def list_requests(
-    session: AsyncSession,
-    *,
-    user_id: int | None = None,
-    request_id: str | None = None,
-    limit: int = 100,
-    before_id: int | None = None,
-) -> Sequence[RequestLog]:
-    """Newest first; ``before_id`` pages backwards."""
-    query = select(RequestLog).order_by(RequestLog.id.desc()).limit(max(1, min(limit, 1000)))
-    if user_id is not None:
-        query = query.where(RequestLog.user_id == user_id)
-    if request_id is not None:
-        query = query.where(RequestLog.request_id == request_id)
-    if before_id is not None:
-        query = query.where(RequestLog.id < before_id)
-    result = await session.execute(query)
-    return result.scalars().all()

@@ -1,5 +1,6 @@
-"""Seadragon's tables: users, their API keys and login sessions, failed sign-ins, and
-the request log.
+"""Seadragon's tables: users, their API keys and login sessions, failed sign-ins, the
+request log, the web chat's conversations, the one-time first-start setup token, and
+limits with their shared counters.
 
 ``migrations/versions`` creates exactly these; a change here needs a new revision.
 Every timestamp is timezone-aware UTC, on SQLite too (see ``UtcDateTime``).
@@ -11,14 +12,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
+    Text,
     TypeDecorator,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -152,3 +157,109 @@ class RequestLog(Base):
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
     prompt_tokens: Mapped[int | None] = mapped_column(Integer, default=None)
     completion_tokens: Mapped[int | None] = mapped_column(Integer, default=None)
+    #: The route template, e.g. ``/v1/chat/completions``.
+    route: Mapped[str | None] = mapped_column(String(64), default=None)
+    #: Queued until a slot took it, and from then until the end, in milliseconds.
+    wait_ms: Mapped[int | None] = mapped_column(Integer, default=None)
+    run_ms: Mapped[int | None] = mapped_column(Integer, default=None)
+
+    __table_args__ = (Index("ix_request_log_key_id", "key_id"),)
+
+
+class Conversation(Base):
+    """One web-chat conversation with its settings; only its owner ever sees it."""
+
+    __tablename__ = "conversations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    title: Mapped[str] = mapped_column(String(200), default="")
+    model: Mapped[str | None] = mapped_column(String(255), default=None)
+    system_prompt: Mapped[str | None] = mapped_column(Text, default=None)
+    temperature: Mapped[float | None] = mapped_column(Float, default=None)
+    max_tokens: Mapped[int | None] = mapped_column(Integer, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class ConversationMessage(Base):
+    """One turn of a conversation, with what the chat shows under an answer."""
+
+    __tablename__ = "conversation_messages"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), index=True
+    )
+    role: Mapped[str] = mapped_column(String(16))
+    content: Mapped[str] = mapped_column(Text)
+    #: Images sent with a user message, as data URIs (JSON list), or None.
+    images: Mapped[str | None] = mapped_column(Text, default=None)
+    model: Mapped[str | None] = mapped_column(String(255), default=None)
+    #: ok | stopped | failed (assistant messages)
+    status: Mapped[str | None] = mapped_column(String(16), default=None)
+    request_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    band: Mapped[str | None] = mapped_column(String(32), default=None)
+    entry_band: Mapped[str | None] = mapped_column(String(32), default=None)
+    prompt_tokens: Mapped[int | None] = mapped_column(Integer, default=None)
+    completion_tokens: Mapped[int | None] = mapped_column(Integer, default=None)
+    duration_s: Mapped[float | None] = mapped_column(Float, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SetupToken(Base):
+    """The first-start setup link's token (its SHA-256 only), while no user exists."""
+
+    __tablename__ = "setup_tokens"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column()
+
+
+class Limit(Base):
+    """Limits an admin set on one user or one key (exactly one of ``user_id``, ``key_id``).
+
+    ``None`` means "no limit" for each figure.
+    """
+
+    __tablename__ = "limits"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), unique=True, default=None
+    )
+    key_id: Mapped[int | None] = mapped_column(
+        ForeignKey("api_keys.id", ondelete="CASCADE"), unique=True, default=None
+    )
+    requests_per_minute: Mapped[int | None] = mapped_column(Integer, default=None)
+    tokens_per_minute: Mapped[int | None] = mapped_column(Integer, default=None)
+    concurrent_requests: Mapped[int | None] = mapped_column(Integer, default=None)
+    allowed_models: Mapped[list[str] | None] = mapped_column(JSON, default=None)
+    token_budget: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    #: day | month (UTC calendar periods)
+    budget_period: Mapped[str | None] = mapped_column(String(8), default=None)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LimitCounter(Base):
+    """A count shared by every gateway: requests or tokens of a subject in one window."""
+
+    __tablename__ = "limit_counters"
+
+    #: ``u:<user id>`` or ``k:<key id>``
+    subject: Mapped[str] = mapped_column(String(24), primary_key=True)
+    #: requests | tokens | budget | lock
+    name: Mapped[str] = mapped_column(String(16), primary_key=True)
+    #: Start of the window, epoch seconds (a minute, a day or a month).
+    window: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class LimitLease(Base):
+    """One running request counted against a concurrency limit, until it ends or expires."""
+
+    __tablename__ = "limit_leases"
+
+    subject: Mapped[str] = mapped_column(String(24), primary_key=True)
+    request_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column()

@@ -43,10 +43,11 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Iterable
-from dataclasses import asdict, dataclass, field
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from seadragon.errors import InvalidRequest
 from seadragon.queue.events import Chunk as Chunk
 from seadragon.queue.events import End as End
 from seadragon.queue.events import Event as Event
@@ -54,8 +55,6 @@ from seadragon.queue.events import Failed as Failed
 from seadragon.queue.events import Position as Position
 from seadragon.queue.events import Result as Result
 from seadragon.queue.events import Started as Started
-from seadragon.queue.events import event_from_dict as event_from_dict
-from seadragon.queue.events import event_to_dict as event_to_dict
 from seadragon.queue.events import until_end as until_end
 from seadragon.queue.status import BandStatus as BandStatus
 from seadragon.queue.status import ModelInfo as ModelInfo
@@ -87,12 +86,17 @@ class Job:
     #: after producing output may then be replaced: the caller never saw that output.
     buffered: bool = False
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    def deadline_us(self, max_queue_wait_s: float) -> int:
+        """When the job stops being worth starting (``now_us`` time)."""
+        return self.enqueued_us + round(max_queue_wait_s * 1_000_000)
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Job:
-        return cls(**data)
+
+def band_index(bands: Sequence[str], band: str) -> int:
+    """The band's index (0 = top); ``InvalidRequest`` naming the field when unknown."""
+    try:
+        return list(bands).index(band)
+    except ValueError:
+        raise InvalidRequest(f"unknown priority band {band!r}", param="band") from None
 
 
 # Handles --------------------------------------------------------------------------
@@ -107,6 +111,10 @@ class Ticket(ABC):
     @abstractmethod
     def events(self) -> AsyncIterator[Event]:
         """Events until (and including) ``End`` or ``Failed``."""
+
+    @abstractmethod
+    async def cancel(self) -> None:
+        """Stop the job wherever it is (queued or running); the caller no longer waits."""
 
 
 class Delivery(ABC):
@@ -150,6 +158,12 @@ class BaseQueueManager(ABC):
     def connected(self) -> bool: ...
 
     # Gateway side
+
+    async def stop_accepting(self) -> None:  # noqa: B027 - optional: the default keeps them
+        """The gateway is going away: refuse new jobs and end its queued ones with a 503.
+
+        Running jobs go on. By default nothing changes: queued jobs end at ``close``.
+        """
 
     @abstractmethod
     async def submit(self, job: Job) -> Ticket:

@@ -1,13 +1,13 @@
-"""Events a ticket yields, and their JSON form for queues that cross processes."""
+"""Events a ticket yields (their wire form for RabbitMQ is ``rabbitmq/broker/messages.py``)."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
-from seadragon.errors import SeadragonError, error_from_dict
+from seadragon.errors import SeadragonError
 
 
 @dataclass
@@ -60,32 +60,3 @@ async def until_end(events: asyncio.Queue[Event]) -> AsyncIterator[Event]:
         yield event
         if isinstance(event, End | Failed):
             return
-
-
-def event_to_dict(event: Event) -> dict[str, Any]:
-    """A JSON-safe form of an event, for queues that cross process boundaries."""
-    if isinstance(event, Failed):
-        err = event.error
-        return {
-            "t": "failed",
-            "kind": type(err).__name__,
-            "message": err.message,
-            "param": err.param,
-        }
-    name = type(event).__name__.lower()
-    return {"t": name, **asdict(event)}
-
-
-def event_from_dict(data: dict[str, Any]) -> Event:
-    data = dict(data)  # the caller's dict stays as it was
-    kind = data.pop("t")
-    if kind == "failed":
-        return Failed(error_from_dict(data["kind"], data["message"], data.get("param")))
-    cls: type[Any] = {
-        "position": Position,
-        "started": Started,
-        "chunk": Chunk,
-        "result": Result,
-        "end": End,
-    }[kind]
-    return cls(**data)  # type: ignore[no-any-return]

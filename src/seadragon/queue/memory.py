@@ -6,7 +6,8 @@ jobs to waiting slots (oldest waiter first), tells queued callers whose position
 and re-arms one timer for the next promotion or deadline, so waiting jobs age even when
 nothing else happens and an idle queue costs nothing.
 
-``close`` fails queued and running tickets with ``ServiceUnavailable`` and makes waiting
+``stop_accepting`` fails queued tickets and refuses new jobs; ``close`` fails queued and
+running tickets with ``ServiceUnavailable`` and makes waiting
 and later ``take`` calls raise ``QueueUnavailable`` (never ``CancelledError``: the
 worker's task was not cancelled, its source went away).
 """
@@ -21,7 +22,6 @@ from collections.abc import Iterable
 from seadragon.config import Settings
 from seadragon.errors import (
     Conflict,
-    InvalidRequest,
     QueueFull,
     QueueTimeout,
     QueueUnavailable,
@@ -42,8 +42,9 @@ from seadragon.queue.base import (
     RequestInfo,
     Ticket,
     WorkerInfo,
+    band_index,
 )
-from seadragon.queue.capacity import Capacity
+from seadragon.queue.capacity import Capacity, WorkerTable
 from seadragon.queue.memory_handles import Alarm, MemoryDelivery, MemoryTicket, Waiter
 
 
@@ -60,15 +61,17 @@ class MemoryQueue(BaseQueueManager):
         # Tickets of queued and running jobs, until the job is settled or ends queued.
         self._tickets: dict[str, MemoryTicket] = {}
         self._waiters: deque[Waiter] = deque()
-        self._capacity = Capacity()
+        self._workers = WorkerTable()
+        self._capacity = Capacity(self._workers.models)
         # One timer for the next promotion or deadline, so waiting jobs age without a poll.
         self._alarm = Alarm(self._update)
         # Versions of bands and capacity that positions were last computed from.
-        self._placed = (-1, -1)
+        self._placed = (-1, -1, -1)
         self._closed = False
+        self._stopping = False
 
     async def start(self) -> None:
-        self._closed = False
+        self._closed = self._stopping = False
 
     async def close(self) -> None:
         if self._closed:
@@ -85,6 +88,12 @@ class MemoryQueue(BaseQueueManager):
             if not waiter.future.done():
                 waiter.future.set_exception(QueueUnavailable("the queue is closed"))
 
+    async def stop_accepting(self) -> None:
+        self._stopping = True
+        for entry in self._bands.drain():
+            self._end_queued(entry, ServiceUnavailable("the gateway is shutting down"))
+        self._update()
+
     @property
     def connected(self) -> bool:
         return True
@@ -94,7 +103,9 @@ class MemoryQueue(BaseQueueManager):
     async def submit(self, job: Job) -> Ticket:
         if self._closed:
             raise QueueUnavailable("the queue is closed")
-        band = self._band_index(job.band)
+        if self._stopping:
+            raise QueueUnavailable("the gateway is shutting down")
+        band = band_index(self._bands.names, job.band)
         if job.id in self._tickets:
             raise Conflict(f"a request with id {job.id!r} is already queued or running")
         self._update()  # due promotions first, so they stay ahead of this job
@@ -112,7 +123,7 @@ class MemoryQueue(BaseQueueManager):
             deadline=now + self._settings.max_queue_wait_s,
             submitted_at=now,
         )
-        ticket = MemoryTicket(job.id)
+        ticket = MemoryTicket(job.id, self.cancel)
         self._tickets[job.id] = ticket
         self._queued[job.id] = entry
         self._bands.append(entry)
@@ -134,7 +145,7 @@ class MemoryQueue(BaseQueueManager):
         return True
 
     async def clear(self, band: str | None = None) -> int:
-        index = None if band is None else self._band_index(band)
+        index = None if band is None else band_index(self._bands.names, band)
         self._update()  # clear the bands jobs are in now, after due promotions
         cleared = self._bands.drain(index)
         for entry in cleared:
@@ -151,7 +162,7 @@ class MemoryQueue(BaseQueueManager):
             bands=self._bands.status(self._settings.max_depth, now),
             queued=[self._queued_info(entry, now) for entry in self._bands],
             running=[d.info() for d in self._running.values() if not d.ticket.ended],
-            workers=self._capacity.workers,
+            workers=self._workers.workers,
             mean_service_s=self._capacity.observed_service_s,
         )
 
@@ -166,10 +177,10 @@ class MemoryQueue(BaseQueueManager):
         return delivery.info()
 
     def models(self) -> dict[str, ModelInfo]:
-        return self._capacity.models()
+        return self._workers.models()
 
     def workers(self) -> list[WorkerInfo]:
-        return self._capacity.workers
+        return self._workers.workers
 
     # Worker side --------------------------------------------------------------------
 
@@ -192,11 +203,11 @@ class MemoryQueue(BaseQueueManager):
             await delivery.settle()
 
     async def advertise(self, worker: WorkerInfo) -> None:
-        self._capacity.advertise(worker)
+        self._workers.advertise(worker)
         self._update()  # slots changed, and with them every ETA
 
     async def withdraw(self, worker_id: str) -> None:
-        self._capacity.withdraw(worker_id)
+        self._workers.withdraw(worker_id)
         self._update()
 
     # Internals ----------------------------------------------------------------------
@@ -221,7 +232,7 @@ class MemoryQueue(BaseQueueManager):
                 continue
             self._bands.remove(entry)
             del self._queued[entry.job.id]
-            worker = self._capacity.worker(waiter.worker_id)
+            worker = self._workers.worker(waiter.worker_id)
             delivery = MemoryDelivery(
                 entry,
                 band=self._bands.names[entry.band],
@@ -253,8 +264,9 @@ class MemoryQueue(BaseQueueManager):
     def _settled(self, delivery: MemoryDelivery, requeue: bool) -> None:
         job_id = delivery.job.id
         self._running.pop(job_id, None)
-        if delivery.finished and not requeue:
-            self._capacity.observe(time.monotonic() - delivery.taken_at)
+        service_s = delivery.service_s()
+        if service_s is not None and not requeue:
+            self._capacity.observe(service_s)
         if requeue and not delivery.ticket.ended and not self._closed:
             entry = delivery.entry
             entry.attempt += 1
@@ -275,7 +287,7 @@ class MemoryQueue(BaseQueueManager):
             ticket.end(Failed(error))
 
     def _place_all(self) -> None:
-        placed = (self._bands.version, self._capacity.version)
+        placed = (self._bands.version, self._workers.version, self._capacity.version)
         if placed == self._placed:
             return
         self._placed = placed
@@ -290,9 +302,3 @@ class MemoryQueue(BaseQueueManager):
 
     def _queued_info(self, entry: QueuedJob, now: float) -> RequestInfo:
         return entry.info(self._bands.names[entry.band], self._tickets[entry.job.id].position, now)
-
-    def _band_index(self, band: str) -> int:
-        try:
-            return self._bands.index(band)
-        except ValueError:
-            raise InvalidRequest(f"unknown priority band {band!r}", param="band") from None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 from seadragon.errors import RequestCancelled
@@ -30,8 +30,9 @@ from seadragon.queue.base import (
 class MemoryTicket(Ticket):
     """An ``asyncio.Queue`` of events for one job."""
 
-    def __init__(self, job_id: str) -> None:
+    def __init__(self, job_id: str, cancel: Callable[[str], Awaitable[bool]]) -> None:
         self.id = job_id
+        self._cancel = cancel
         self.position = Position(ahead=0, eta_s=0.0)
         self.ended = False
         self._placed = False
@@ -40,6 +41,9 @@ class MemoryTicket(Ticket):
 
     def events(self) -> AsyncIterator[Event]:
         return until_end(self._events)
+
+    async def cancel(self) -> None:
+        await self._cancel(self.id)
 
     def put(self, event: Event) -> bool:
         """Queue a non-terminal event; False once the ticket has ended."""
@@ -91,8 +95,9 @@ class MemoryDelivery(Delivery):
         self.worker_id = worker_id
         self.backend = backend
         self.taken_at = time.monotonic()
-        #: The worker ended the ticket itself, so its service time is worth measuring.
-        self.finished = False
+        self.started_at: float | None = None
+        #: When the worker ended the ticket itself: its service time is worth measuring.
+        self.finished_at: float | None = None
         self.settled = False
         self._on_settle = on_settle
         self._cancelled = asyncio.Event()
@@ -112,10 +117,18 @@ class MemoryDelivery(Delivery):
             raise RequestCancelled("the request was cancelled or has already ended")
         if isinstance(event, Started):
             self.backend = event.backend
+            self.started_at = time.monotonic()
         if isinstance(event, End | Failed):
-            self.finished = self.ticket.end(event)
+            if self.ticket.end(event):
+                self.finished_at = time.monotonic()
         else:
             self.ticket.put(event)
+
+    def service_s(self) -> float | None:
+        """From ``Started`` to the worker's last event, if the worker ended the ticket."""
+        if self.finished_at is None:
+            return None
+        return self.finished_at - (self.started_at or self.taken_at)
 
     def info(self) -> RequestInfo:
         job = self.job

@@ -10,7 +10,9 @@ from contextlib import AsyncExitStack
 from seadragon.backends.registry import start_backends
 from seadragon.config import Settings
 from seadragon.errors import ConfigError
+from seadragon.metrics import Metrics
 from seadragon.queue.base import BaseQueueManager
+from seadragon.worker.metrics_server import MetricsServer
 from seadragon.worker.pool import WorkerPool
 
 log = logging.getLogger("seadragon.worker")
@@ -66,17 +68,24 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    metrics = Metrics(settings.bands)
+    # Built first: a listener that may not be opened stops the worker before it takes work.
+    server = MetricsServer(metrics, settings) if settings.worker_metrics_port else None
     async with AsyncExitStack() as stack:
         queue = make_worker_queue(settings)
         await queue.start()
         stack.push_async_callback(queue.close)
         backends = await start_backends(settings)
-        stack.push_async_callback(backends.aclose)
+        stack.push_async_callback(backends.close)
         if not backends.items:
             raise ConfigError("no backend to serve: pass --url (or configure backends)")
         pool = WorkerPool(queue, backends.items, settings)
         await pool.start()
         stack.push_async_callback(pool.close)
+        if server is not None:
+            metrics.watch_workers(lambda: [worker.info() for worker in pool.workers])
+            await server.start()
+            stack.push_async_callback(server.close)
         for worker in pool.workers:
             log.info(
                 "worker %s serving %s with %d slot(s): %s",

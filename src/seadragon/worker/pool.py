@@ -4,6 +4,11 @@ A slot asks the queue for work only when it is free, so the queue — not a back
 own internal FIFO — decides what runs next, and a backend never has more requests in
 flight than it has slots. Each worker rediscovers its backend's models every
 ``model_refresh_s`` and advertises them (with reachability and load) to gateways.
+
+A backend that refuses a connection is marked unreachable at once: its slots stop
+taking work (a job it refused goes back to the queue for another backend) and the
+worker probes it with backoff, from ``PROBE_FIRST_S`` doubling to ``PROBE_MAX_S``,
+until it answers again.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ log = logging.getLogger("seadragon.worker")
 
 ADVERTISE_EVERY_S = 2.0
 BUSY_ADVERTISE_S = 0.05
+PROBE_FIRST_S = 0.25
+PROBE_MAX_S = 8.0
 
 
 class BackendWorker:
@@ -40,6 +47,8 @@ class BackendWorker:
         self.busy = 0
         self._changed = asyncio.Event()
         self._ready = asyncio.Event()
+        self._down = asyncio.Event()
+        self._taking: set[asyncio.Task[Delivery]] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self._running: set[asyncio.Task[None]] = set()
         self._advertising: set[asyncio.Task[None]] = set()
@@ -86,9 +95,38 @@ class BackendWorker:
             await self.queue.advertise(self.info())
 
     async def _refresh_loop(self) -> None:
+        probe_s = PROBE_FIRST_S
         while True:
-            await asyncio.sleep(self.settings.model_refresh_s if self.reachable else 2.0)
+            if self.reachable:
+                probe_s = PROBE_FIRST_S
+                with suppress(TimeoutError):  # a refusal starts probing at once
+                    async with asyncio.timeout(self.settings.model_refresh_s):
+                        await self._down.wait()
+            else:
+                await asyncio.sleep(probe_s)
+                probe_s = min(PROBE_MAX_S, probe_s * 2)
+            self._down.clear()
             await self.refresh()
+
+    async def _refused(self, model: str) -> bool:
+        """The backend refused a connection: stop taking work until it answers again.
+
+        True when another reachable worker serves ``model``, so the job can wait for it.
+        """
+        if self.reachable:
+            log.warning(
+                "backend %s refused a connection: unreachable until it answers", self.backend.name
+            )
+            self.reachable, self.error = False, f"backend {self.backend.name!r} is unreachable"
+            self._ready.clear()
+            self._down.set()
+            # Slots waiting for work let go of it (a job handed to one goes back unharmed).
+            for take in list(self._taking):
+                take.cancel()
+            await asyncio.gather(*self._taking, return_exceptions=True)
+            await self._advertise_once()
+        served = self.queue.models().get(model)
+        return served is not None and any(b != self.backend.name for b in served.backends)
 
     async def _advertise_loop(self) -> None:
         while True:
@@ -121,6 +159,8 @@ class BackendWorker:
         await self._ready.wait()
         changed = self._changed
         take = asyncio.create_task(self.queue.take(self.id, list(self.models)))
+        self._taking.add(take)
+        take.add_done_callback(self._taking.discard)
         waiter = asyncio.create_task(changed.wait())
         try:
             await asyncio.wait({take, waiter}, return_when=asyncio.FIRST_COMPLETED)
@@ -141,7 +181,7 @@ class BackendWorker:
                 continue
             self._set_busy(+1)
             job = asyncio.create_task(
-                run_delivery(delivery, self.backend, self.settings.request_timeout_s)
+                run_delivery(delivery, self.backend, self.settings.request_timeout_s, self._refused)
             )
             self._running.add(job)
             try:

@@ -3,17 +3,22 @@
 The delivery is settled exactly once whatever happens. Cancellation (the caller is
 gone, or an owner or admin cancelled) closes the backend stream, which closes the
 upstream connection: the GPU stops working for nobody.
+
+A backend that refuses the connection (or resets it before answering) has not seen the
+request: the worker is told (``refused``), and when another backend can serve the model
+the job goes back to its place in the queue for it instead of failing.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import suppress
 
 from seadragon.backends.base import Backend
 from seadragon.errors import (
+    BackendUnreachable,
     RequestCancelled,
     SeadragonError,
     ServiceUnavailable,
@@ -25,15 +30,23 @@ from seadragon.queue.base import Chunk, Delivery, End, Event, Failed, Result, St
 log = logging.getLogger("seadragon.worker")
 
 
-async def _produce(delivery: Delivery, backend: Backend) -> None:
+#: Told that the backend refused a job's connection; True when another backend serves
+#: the job's model (the job then goes back to the queue for it).
+Refused = Callable[[str], Awaitable[bool]]
+
+
+async def _produce(delivery: Delivery, backend: Backend, output: list[bool]) -> None:
     job = delivery.job
     if job.kind == "embedding":
-        await delivery.emit(Result(await backend.embed(job.body)))
+        result = await backend.embed(job.body)
+        output.append(True)
+        await delivery.emit(Result(result))
         return
     stream = backend.stream_chat if job.kind == "chat" else backend.stream_completion
     chunks = stream(job.body)
     try:
         async for chunk in chunks:
+            output.append(True)
             await delivery.emit(Chunk(chunk))
     finally:
         # Closing the generator closes the upstream connection now, not at GC time.
@@ -47,14 +60,18 @@ async def _emit_quietly(delivery: Delivery, event: Event) -> None:
         await delivery.emit(event)
 
 
-async def run_delivery(delivery: Delivery, backend: Backend, timeout_s: float) -> None:
+async def run_delivery(
+    delivery: Delivery, backend: Backend, timeout_s: float, refused: Refused | None = None
+) -> None:
     """Run ``delivery`` on ``backend`` and settle it; never raises except on shutdown."""
     job = delivery.job
     work: asyncio.Task[None] | None = None
     watcher: asyncio.Task[None] | None = None
+    output: list[bool] = []
+    requeue = False
     try:
         await delivery.emit(Started(backend.name, delivery.band, delivery.attempt))
-        work = asyncio.create_task(_produce(delivery, backend))
+        work = asyncio.create_task(_produce(delivery, backend, output))
         watcher = asyncio.create_task(delivery.wait_cancelled())
         done, _ = await asyncio.wait(
             {work, watcher}, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED
@@ -73,6 +90,12 @@ async def run_delivery(delivery: Delivery, backend: Backend, timeout_s: float) -
         await delivery.emit(End())
     except RequestCancelled:
         pass  # the caller is gone; nobody to tell
+    except BackendUnreachable as error:
+        if not output and refused is not None and await refused(job.model):
+            log.warning("job %s: %s; back to the queue for another", job.id, error.message)
+            requeue = True
+        else:
+            await _emit_quietly(delivery, Failed(error))
     except SeadragonError as error:
         await _emit_quietly(delivery, Failed(error))
     except asyncio.CancelledError:
@@ -89,4 +112,4 @@ async def run_delivery(delivery: Delivery, backend: Backend, timeout_s: float) -
             if task is not None and not task.done():
                 task.cancel()
         with suppress(Exception):
-            await asyncio.shield(delivery.settle())
+            await asyncio.shield(delivery.settle(requeue=requeue))

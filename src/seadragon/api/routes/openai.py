@@ -1,6 +1,6 @@
 """The OpenAI-compatible surface under ``/v1`` (and the original ``/api/chat/completions``).
 
-Lifecycle (DESIGN §3): authenticate → validate → resolve band → enqueue → relay.
+Lifecycle (``docs/architecture.md``): authenticate → validate → resolve band → enqueue → relay.
 Everything that can be refused is refused before the job is queued, with a real 4xx,
 even for ``stream: true``.
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
@@ -17,11 +18,14 @@ from pydantic import BaseModel
 
 from seadragon.api.deps import CallerDep, parse_body
 from seadragon.api.disconnect import EventStreamResponse, unless_disconnected
-from seadragon.api.relay import Relay, Trace
+from seadragon.api.images import chat_slots, inline_remote_images
+from seadragon.api.model_check import require_model
+from seadragon.api.relay import Relay
 from seadragon.auth.caller import Caller
 from seadragon.auth.priority import resolve_band
-from seadragon.errors import Conflict, InvalidRequest, ModelNotFound, SeadragonError
-from seadragon.queue.base import BaseQueueManager, Job
+from seadragon.db.trace import Trace
+from seadragon.errors import Conflict, InvalidRequest, SeadragonError
+from seadragon.queue.base import BaseQueueManager, Job, Ticket
 from seadragon.wire import ChatRequest, CompletionRequest, EmbeddingRequest
 
 router = APIRouter(tags=["openai"])
@@ -43,13 +47,6 @@ def request_id_of(request: Request) -> str:
     return given
 
 
-def _check_model(queue: BaseQueueManager, model: str) -> None:
-    if model not in queue.models():
-        raise ModelNotFound(
-            f"The model '{model}' does not exist or no backend serves it now", param="model"
-        )
-
-
 def body_schema(model: type[BaseModel]) -> dict[str, Any]:
     """OpenAPI for a body the route parses itself (definitions inlined: none is recursive)."""
     schema = model.model_json_schema()
@@ -68,17 +65,28 @@ def body_schema(model: type[BaseModel]) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": content}}
 
 
-async def _run(
+@dataclass
+class Accepted:
+    """A job the queue has accepted, and what its answer's headers say."""
+
+    job: Job
+    ticket: Ticket
+    headers: dict[str, str]
+
+
+async def enqueue(
     request: Request,
     caller: Caller,
     kind: Literal["chat", "completion", "embedding"],
     body: ChatRequest | CompletionRequest | EmbeddingRequest,
-) -> Response:
+    backend_body: dict[str, Any],
+) -> Accepted:
+    """Resolve the band and submit; a refusal is logged and raised."""
     state = request.app.state
     queue: BaseQueueManager = state.queue
     request_id = request_id_of(request)
     request.state.request_id = request_id
-    _check_model(queue, body.model)
+    require_model(request, body.model)
     band = resolve_band(
         caller,
         state.settings.bands,
@@ -89,28 +97,47 @@ async def _run(
         id=request_id,
         kind=kind,
         model=body.model,
-        body=body.backend_body(),
+        body=backend_body,
         band=band,
         user_id=caller.user_id,
         key_id=caller.key_id,
         buffered=not body.stream,
     )
-    stream = body.stream
     try:
         ticket = await queue.submit(job)
     except SeadragonError as error:
         if isinstance(error, Conflict):  # the queue refuses an id already in flight
             error.param = "X-Request-Id"
-        state.request_log.log(Trace(job, stream).row(error, error.status, rejected=True))
+        state.request_log.log(Trace(job, body.stream).row(error, error.status, rejected=True))
         raise
+    return Accepted(job, ticket, {"X-Request-Id": request_id, "X-Seadragon-Band": band})
+
+
+async def _run(
+    request: Request,
+    caller: Caller,
+    kind: Literal["chat", "completion", "embedding"],
+    body: ChatRequest | CompletionRequest | EmbeddingRequest,
+) -> Response:
+    state = request.app.state
+    if isinstance(body, ChatRequest):
+        await inline_remote_images(chat_slots(body), state.settings)
+        body.check(state.settings.max_image_bytes)
+    accepted = await enqueue(request, caller, kind, body, body.backend_body())
     include_usage = bool(
         isinstance(body, ChatRequest | CompletionRequest)
         and body.stream_options is not None
         and body.stream_options.include_usage
     )
-    relay = Relay(queue, state.request_log, job, ticket, stream=stream, include_usage=include_usage)
-    headers = {"X-Request-Id": request_id, "X-Seadragon-Band": band}
-    if stream:
+    relay = Relay(
+        state.request_log,
+        accepted.job,
+        accepted.ticket,
+        stream=body.stream,
+        include_usage=include_usage,
+    )
+    headers = accepted.headers
+    if body.stream:
         return EventStreamResponse(relay.stream(), headers={**headers, "Cache-Control": "no-cache"})
     data = await unless_disconnected(request, relay.collect)
     return JSONResponse(data, headers=headers)
@@ -150,6 +177,6 @@ async def list_models(request: Request, caller: CallerDep) -> dict[str, Any]:
 
 @router.get("/v1/models/{model:path}")
 async def get_model(model: str, request: Request, caller: CallerDep) -> dict[str, Any]:
-    """One model, or 404 ``model_not_found``."""
-    _check_model(request.app.state.queue, model)
+    """One model, 404 ``model_not_found``, or 503 while every backend serving it is down."""
+    require_model(request, model)
     return {"id": model, "object": "model", "created": 0, "owned_by": "seadragon"}

@@ -19,6 +19,8 @@ from seadragon.errors import NotFound
 router = APIRouter(tags=["web"], include_in_schema=False)
 
 STATIC_DIR = Path(__file__).resolve().parents[2] / "web" / "static"
+#: Pinned copies of third-party browser libraries (see the README there).
+VENDOR_DIR = STATIC_DIR / "vendor"
 #: What a static file's name may be; anything else (a NUL byte, a slash, a leading dot)
 #: is simply absent.
 STATIC_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,99}")
@@ -52,6 +54,7 @@ SECURITY_HEADERS = {
 MEDIA_TYPES = {
     ".html": "text/html; charset=utf-8",
     ".js": "text/javascript; charset=utf-8",
+    ".mjs": "text/javascript; charset=utf-8",
     ".css": "text/css; charset=utf-8",
     ".svg": "image/svg+xml",
     ".png": "image/png",
@@ -91,12 +94,28 @@ async def admin_page() -> Response:
     return _page("admin.html")
 
 
+@router.get("/setup")
+async def setup_page() -> Response:
+    """The first-start page where the first administrator chooses a password."""
+    return _page("setup.html")
+
+
+def _static(directory: Path, name: str) -> Response:
+    if not STATIC_NAME.fullmatch(name):
+        raise NotFound(f"no static file {name!r}")
+    path = (directory / name).resolve()  # a link out of the directory fails the next check
+    if path.parent != directory or path.suffix not in MEDIA_TYPES or not path.is_file():
+        raise NotFound(f"no static file {name!r}")
+    return _file(path)
+
+
 @router.get("/static/{name}")
 async def static_file(name: str) -> Response:
     """One file of the flat static directory; nothing outside it, no listing."""
-    if not STATIC_NAME.fullmatch(name):
-        raise NotFound(f"no static file {name!r}")
-    path = (STATIC_DIR / name).resolve()  # a link out of the directory fails the next check
-    if path.parent != STATIC_DIR or path.suffix not in MEDIA_TYPES or not path.is_file():
-        raise NotFound(f"no static file {name!r}")
-    return _file(path)
+    return _static(STATIC_DIR, name)
+
+
+@router.get("/static/vendor/{name}")
+async def vendor_file(name: str) -> Response:
+    """One vendored library file (the licences beside them are not served)."""
+    return _static(VENDOR_DIR, name)

@@ -1,87 +1,71 @@
 """Cancellations and clears, broadcast on the control fanout to every Seadragon process.
 
 A cancel names job ids: gateways end their tickets for them, workers stop them if they
-run them and drop them (ack without running) if they take them later. A clear names a
-band (or all): other gateways fail their waiting tickets of it.
+run them and drop them (ack without running) if they take them later. It is applied in
+this process at once and sent to the others; one that cannot be sent (the broker is
+away) is sent again by ``flush`` once the connection is back. A clear names a band (or
+all): other gateways purge it too and fail their waiting tickets of it.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
 
-import aio_pika
-import orjson
-from aio_pika.abc import AbstractExchange, AbstractIncomingMessage, AbstractRobustChannel
+from aio_pika.abc import AbstractRobustChannel
 
-from seadragon.queue.rabbitmq.connection import BROKER_ERRORS
-from seadragon.queue.rabbitmq.exchanges import Names, subscribe
+from seadragon.errors import QueueUnavailable
+from seadragon.queue.rabbitmq.broker.broadcast import Broadcast
+from seadragon.queue.rabbitmq.broker.messages import Cancel, Clear
 
 log = logging.getLogger(__name__)
 
 OnCancel = Callable[[list[str]], None]
-OnClear = Callable[[str | None], None]
 
 
 class Control:
-    """Sends and hears control messages; cancels that could not be sent wait for ``flush``."""
+    """Sends control messages; what others send reaches ``on_message`` (the composer's)."""
 
-    def __init__(
-        self,
-        names: Names,
-        process_id: str,
-        channel: AbstractRobustChannel,
-        exchange: AbstractExchange,
-        on_cancel: OnCancel,
-        on_clear: OnClear,
-    ) -> None:
-        self._queue_name = names.private_queue("control", process_id)
-        self._exchange_name = names.control
+    def __init__(self, broadcast: Broadcast[Cancel | Clear], process_id: str) -> None:
+        self._broadcast = broadcast
         self._process_id = process_id
-        self._channel = channel
-        self._exchange = exchange
-        self._on_cancel = on_cancel
-        self._on_clear = on_clear
+        self._local: OnCancel | None = None
         self._pending: set[str] = set()
 
-    async def start(self) -> None:
-        await subscribe(self._channel, self._queue_name, self._exchange_name, self._on_message)
+    async def listen(
+        self,
+        channel: AbstractRobustChannel,
+        on_message: Callable[[Cancel | Clear], Awaitable[None]],
+    ) -> None:
+        """Hear the other processes' control messages."""
+        await self._broadcast.listen(channel, on_message)
+
+    def apply_here(self, on_cancel: OnCancel) -> None:
+        """Who applies a cancel in this process (both halves of it)."""
+        self._local = on_cancel
 
     async def cancel(self, job_ids: list[str]) -> None:
-        """Tell every process to drop these jobs (resent after an outage if need be)."""
+        """Drop these jobs here and in every other process."""
         if not job_ids:
             return
-        if not await self._send({"op": "cancel", "ids": job_ids}):
+        if self._local is not None:
+            self._local(job_ids)
+        if not await self._send(Cancel(ids=job_ids, sender=self._process_id)):
             self._pending.update(job_ids)
 
     async def clear(self, band: str | None) -> None:
-        await self._send({"op": "clear", "band": band})
+        await self._send(Clear(band=band, sender=self._process_id))
 
     async def flush(self) -> None:
         """Send the cancels an outage held back."""
         pending, self._pending = sorted(self._pending), set()
-        await self.cancel(pending)
+        if pending and not await self._send(Cancel(ids=pending, sender=self._process_id)):
+            self._pending.update(pending)
 
-    async def _send(self, data: dict[str, Any]) -> bool:
-        data["from"] = self._process_id
-        message = aio_pika.Message(
-            orjson.dumps(data), delivery_mode=aio_pika.DeliveryMode.NOT_PERSISTENT
-        )
+    async def _send(self, message: Cancel | Clear) -> bool:
         try:
-            await self._exchange.publish(message, routing_key="", mandatory=False, timeout=2.0)
-        except BROKER_ERRORS as exc:
-            log.warning("control message not sent: %r", exc)
+            await self._broadcast.send(message)
+        except QueueUnavailable as exc:
+            log.warning("control message not sent: %s", exc.message)
             return False
         return True
-
-    async def _on_message(self, message: AbstractIncomingMessage) -> None:
-        try:
-            data = orjson.loads(message.body)
-            op = data["op"]
-            if op == "cancel":
-                self._on_cancel([str(i) for i in data["ids"]])
-            elif op == "clear" and data.get("from") != self._process_id:
-                self._on_clear(data["band"])
-        except (KeyError, TypeError, ValueError, orjson.JSONDecodeError):
-            log.warning("ignoring a malformed control message")

@@ -1,62 +1,44 @@
-"""The doorbell: gateways ping it after each confirmed publish to wake idle workers.
+"""The doorbell: gateways ring it after each confirmed publish to wake idle workers.
 
-Each process that takes jobs owns one exclusive queue bound to the doorbell fanout with
-``x-max-length=1``: a burst of pings collapses into one, and an idle slot wakes within
-milliseconds instead of polling (DESIGN §5.3).
+Each process that takes jobs hears the doorbell fanout on its own queue with
+``x-max-length=1``: a burst of rings collapses into one, and an idle slot wakes within
+milliseconds instead of polling (``docs/architecture.md``, "RabbitMQ topology").
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 
-import aio_pika
-from aio_pika.abc import AbstractExchange, AbstractIncomingMessage, AbstractRobustChannel
+from seadragon.queue.rabbitmq.broker.broadcast import Broadcast
+from seadragon.queue.rabbitmq.broker.connection import Channels, tolerated
+from seadragon.queue.rabbitmq.broker.messages import Ring
 
-from seadragon.queue.rabbitmq.connection import BROKER_ERRORS
-from seadragon.queue.rabbitmq.exchanges import Names, subscribe
-
-log = logging.getLogger(__name__)
+#: One pending ring is enough to wake; more would only be noise.
+QUEUE_ARGUMENTS = {"x-max-length": 1}
 
 
 class Doorbell:
     """Wakes this process's idle slots when any gateway queues a job."""
 
-    def __init__(
-        self,
-        names: Names,
-        process_id: str,
-        channel: AbstractRobustChannel,
-        exchange: AbstractExchange,
-    ) -> None:
-        self._queue_name = names.private_queue("doorbell", process_id)
-        self._exchange_name = names.doorbell
-        self._channel = channel
-        self._exchange = exchange
+    def __init__(self, broadcast: Broadcast[Ring], channels: Channels) -> None:
+        self._broadcast = broadcast
+        self._channels = channels
         self._lock = asyncio.Lock()
         self._listening = False
         self._event = asyncio.Event()
         self.generation = 0
 
     async def listen(self) -> None:
-        """Declare and consume this process's doorbell queue (once)."""
+        """Hear the doorbell (once; only processes that take jobs do)."""
         if self._listening:
             return
         async with self._lock:
-            if self._listening:
-                return
-            # One pending ring is enough to wake; more would only be noise.
-            await subscribe(
-                self._channel,
-                self._queue_name,
-                self._exchange_name,
-                self._on_ring,
-                arguments={"x-max-length": 1},
-            )
-            self._listening = True
+            if not self._listening:
+                await self._broadcast.listen(self._channels.consume, self._heard)
+                self._listening = True
 
-    async def _on_ring(self, _: AbstractIncomingMessage) -> None:
+    async def _heard(self, _: Ring) -> None:
         self.wake()
 
     def wake(self) -> None:
@@ -68,13 +50,8 @@ class Doorbell:
     async def ring(self) -> None:
         """Wake idle slots here at once and, through the broker, everywhere else."""
         self.wake()
-        with contextlib.suppress(*BROKER_ERRORS):
-            await self._exchange.publish(
-                aio_pika.Message(b"", delivery_mode=aio_pika.DeliveryMode.NOT_PERSISTENT),
-                routing_key="",
-                mandatory=False,
-                timeout=1.0,
-            )
+        with tolerated("ringing the doorbell"):
+            await self._broadcast.send(None)
 
     async def wait(self, generation: int, within: float) -> None:
         """Return once the bell rang after ``generation`` was read, or after ``within`` seconds."""

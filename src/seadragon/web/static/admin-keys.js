@@ -48,6 +48,7 @@ export class KeysPanel {
       { content: k.display ?? `${k.prefix}…${k.last4}`, cls: "rid" },
       badge(k.band ?? "–"),
       when(k.created_at),
+      k.expires_at ? when(k.expires_at) : "never",
       when(k.last_used_at),
       keyState(k),
       {
@@ -64,8 +65,15 @@ export class KeysPanel {
     const form = event.target;
     const name = form.elements.namedItem("name").value.trim();
     const body = { name, band: form.band.value, user_id: Number(form.user_id.value) };
+    if (form.expires.value) {
+      // The key works through the whole chosen day, in the admin's time zone.
+      body.expires_at = new Date(`${form.expires.value}T23:59:59`).toISOString();
+    }
     const notes = { flash: this.ctx.flash, fail: this.ctx.fail };
-    if (await createKey(body, notes)) form.elements.namedItem("name").value = "";
+    if (await createKey(body, notes)) {
+      form.elements.namedItem("name").value = "";
+      form.expires.value = "";
+    }
     await this.load();
   }
 

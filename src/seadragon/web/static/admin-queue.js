@@ -152,7 +152,8 @@ export class QueuePanel {
     const what = band === null ? "the whole queue" : `the ${band} band`;
     const ok = await confirmAction(
       `Clear ${what} (${count} waiting)? Their callers get an error at once; running requests finish.`,
-      "Clear",
+      "Clear queue",
+      "Keep them waiting",
     );
     if (!ok) return;
     try {
@@ -165,7 +166,8 @@ export class QueuePanel {
   }
 
   async cancel(item) {
-    const ok = await confirmAction(`Cancel request ${item.id} (${item.model})?`, "Cancel request");
+    const ok = await confirmAction(
+      `Cancel request ${item.id} (${item.model})?`, "Cancel request", "Keep waiting");
     if (!ok) return;
     try {
       await api("DELETE", `/api/queue/requests/${encodeURIComponent(item.id)}`);

@@ -1,7 +1,10 @@
 // The admin panel: checks the server grants admin data, then runs the three tabs.
 import { api, currentUser, goToLogin, logout } from "/static/api.js";
 import { KeysPanel } from "/static/admin-keys.js";
+import { LimitsPanel } from "/static/admin-limits.js";
 import { QueuePanel } from "/static/admin-queue.js";
+import { RequestsPanel } from "/static/admin-requests.js";
+import { UsagePanel } from "/static/admin-usage.js";
 import { UsersPanel } from "/static/admin-users.js";
 import { notices } from "/static/dom.js";
 
@@ -29,6 +32,9 @@ async function bands() {
 let queue;
 let users;
 let keys;
+let requests;
+let usage;
+let limits;
 
 function selectTab(name) {
   for (const tab of document.querySelectorAll(".tab")) {
@@ -37,9 +43,14 @@ function selectTab(name) {
   for (const panel of document.querySelectorAll(".tab-panel")) {
     panel.hidden = panel.id !== `tab-${name}`;
   }
+  // A notice belongs to the tab it was about; it must not greet the next one.
   $("admin-error").hidden = true;
+  $("flash").hidden = true;
   if (name === "users") users.load();
   if (name === "keys") keys.load();
+  if (name === "requests") requests.load();
+  if (name === "usage") usage.load();
+  if (name === "limits") limits.load();
   history.replaceState(null, "", `#${name}`);
 }
 
@@ -69,12 +80,17 @@ async function start() {
   const ctx = { me, flash, fail, denied, userName, bands, signedOut: goToLogin };
   queue = new QueuePanel(ctx);
   keys = new KeysPanel(ctx);
+  requests = new RequestsPanel(ctx);
+  usage = new UsagePanel(ctx);
+  limits = new LimitsPanel(ctx);
   users = new UsersPanel({
     ...ctx,
     usersChanged(list) {
       names.clear();
       for (const u of list) names.set(u.id, u.name);
       keys.setUsers(list);
+      requests.setUsers(list);
+      limits.setUsers(list);
     },
   });
   users.show(userList);
@@ -83,7 +99,7 @@ async function start() {
     tab.addEventListener("click", () => selectTab(tab.dataset.tab));
   }
   const wanted = location.hash.slice(1);
-  selectTab(["queue", "users", "keys"].includes(wanted) ? wanted : "queue");
+  selectTab(["queue", "users", "keys", "requests", "usage", "limits"].includes(wanted) ? wanted : "queue");
   queue.start();
 }
 

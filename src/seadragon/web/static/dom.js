@@ -57,14 +57,43 @@ export function when(iso) {
     `${pad(d.getHours())}:${pad(d.getMinutes())}`;
 }
 
+/** The one <dialog id="confirm"> of a page, made on first use. */
+function confirmDialog() {
+  const existing = document.getElementById("confirm");
+  if (existing) return existing;
+  const dialog = h(
+    "dialog",
+    { id: "confirm", class: "card" },
+    h(
+      "form",
+      { method: "dialog" },
+      h("p", { "data-message": true }),
+      h(
+        "div",
+        { class: "dialog-actions" },
+        h("button", { class: "btn", value: "cancel", type: "submit" }, "Go back"),
+        h(
+          "button",
+          { class: "btn danger solid", value: "confirm", type: "submit", "data-confirm": true },
+          "Confirm",
+        ),
+      ),
+    ),
+  );
+  document.body.append(dialog);
+  return dialog;
+}
+
 /**
- * Ask for confirmation with the page's <dialog id="confirm">; resolves true or false.
- * A styled dialog rather than window.confirm, which browsers let users suppress.
+ * Ask for confirmation in a modal dialog; resolves true or false.
+ * A styled dialog rather than window.confirm, which browsers let users suppress. Both
+ * buttons say what they do ("Cancel request" / "Keep waiting"), never a bare OK/Cancel.
  */
-export function confirmAction(message, confirmLabel = "Confirm") {
-  const dialog = document.getElementById("confirm");
+export function confirmAction(message, confirmLabel = "Confirm", keepLabel = "Go back") {
+  const dialog = confirmDialog();
   dialog.querySelector("[data-message]").textContent = message;
   dialog.querySelector("[data-confirm]").textContent = confirmLabel;
+  dialog.querySelector('button[value="cancel"]').textContent = keepLabel;
   dialog.returnValue = "";
   dialog.showModal();
   return new Promise((resolve) => {

@@ -1,5 +1,5 @@
 // What the two key pages (the admin panel's and everyone's own) do the same way. Both
-// have #new-key (with #new-key-value and #copy-key) and the #confirm dialog.
+// have #new-key (with #new-key-value and #copy-key); confirmations use dom.js's dialog.
 import { api } from "/static/api.js";
 import { confirmAction } from "/static/dom.js";
 import { badge } from "/static/table.js";
@@ -47,7 +47,7 @@ export async function createKey(body, notes) {
 /** Revoke `key` once the user confirms; notes: {flash, fail}. */
 export async function revokeKey(key, notes) {
   const ok = await confirmAction(
-    `Revoke key ${key.name}? Programs using it get 401 from now on.`, "Revoke");
+    `Revoke key ${key.name}? Programs using it get 401 from now on.`, "Revoke key", "Keep key");
   if (!ok) return;
   try {
     await api("DELETE", `/api/keys/${key.id}`);

@@ -9,6 +9,14 @@ export function parseQueueComment(comment) {
   return { ahead: Number(match[1]), etaS: match[2] === undefined ? null : Number(match[2]) };
 }
 
+const STARTED_COMMENT = /^started band=([\w-]+)/;
+
+/** Parse ": started band=normal" → "normal" (the band the request ran in), or null. */
+export function parseStartedComment(comment) {
+  const match = STARTED_COMMENT.exec(comment);
+  return match ? match[1] : null;
+}
+
 /**
  * Feed every SSE line of `response` to the handlers until the stream ends:
  * onComment(text) for ": …" lines, onData(text) for "data: …" lines.

@@ -1,0 +1,81 @@
+"""Estimated queue positions from band depths (RabbitMQ cannot tell a message's index).
+
+At submit, ``ahead`` is the depth of the model's higher bands plus its own band's depth
+before the publish. While the job waits, higher bands are read again, its band is
+inferred from the aging intervals, and the part of its own band ahead of it can only
+shrink (it resets to that band's depth after a promotion, which lands at the tail).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+
+from seadragon.errors import QueueUnavailable
+from seadragon.queue.base import Job, Position
+from seadragon.queue.capacity import Capacity
+from seadragon.queue.rabbitmq.broker.aging import BandChain
+from seadragon.queue.rabbitmq.broker.queues import BandQueues
+from seadragon.queue.rabbitmq.gateway.tickets import RabbitTicket
+
+log = logging.getLogger(__name__)
+
+REFRESH_S = 1.0
+
+
+class PositionEstimator:
+    """Positions and ETAs (``Capacity.eta_s``) of this gateway's waiting tickets."""
+
+    def __init__(self, chain: BandChain, queues: BandQueues, capacity: Capacity) -> None:
+        self.chain = chain
+        self.queues = queues
+        self.capacity = capacity
+        self._poked = asyncio.Event()
+
+    def poke(self) -> None:
+        """A job of ours started: recount now rather than at the next tick."""
+        self._poked.set()
+
+    async def run(self, waiting: Callable[[], list[RabbitTicket]]) -> None:
+        """Refresh the tickets ``waiting`` returns every ``REFRESH_S``, and when poked."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(REFRESH_S):
+                    await self._poked.wait()
+            fresh = self._poked.is_set()
+            self._poked.clear()
+            try:
+                await self.refresh(waiting(), fresh=fresh)
+            except QueueUnavailable as exc:  # the broker is away: try again at the next tick
+                log.debug("position refresh failed: %s", exc.message)
+
+    def position(self, model: str, ahead: int) -> Position:
+        return Position(ahead=ahead, eta_s=self.capacity.eta_s(ahead, model), estimated=True)
+
+    def at_submit(self, job: Job, depths: dict[str, int]) -> Position:
+        ahead = sum(depths[b] for b in self.chain.above(job.band)) + depths[job.band]
+        return self.position(job.model, ahead)
+
+    async def refresh(self, tickets: list[RabbitTicket], *, fresh: bool = False) -> None:
+        """Push an updated ``Position`` to every waiting ticket whose ``ahead`` changed."""
+        depths_by_model: dict[str, dict[str, int]] = {}
+        for ticket in tickets:
+            if ticket.state != "queued":
+                continue
+            model = ticket.job.model
+            if model not in depths_by_model:
+                depths_by_model[model] = await self.queues.depths(model, fresh=fresh)
+            depths = depths_by_model[model]
+            waited = ticket.info().waited_s
+            band = self.chain.band_after(ticket.job.band, waited)
+            own = max(0, depths[band] - 1)
+            if band != ticket.band:
+                ticket.band = band
+                ticket.ahead_in_band = own
+            else:
+                ticket.ahead_in_band = min(ticket.ahead_in_band, own)
+            ahead = sum(depths[b] for b in self.chain.above(band)) + ticket.ahead_in_band
+            if ahead != ticket.position.ahead:
+                ticket.push(self.position(model, ahead))

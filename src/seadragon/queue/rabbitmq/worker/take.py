@@ -1,0 +1,273 @@
+"""The worker side: pull the next job a slot may run, highest band first.
+
+A free slot pulls with ``basic.get`` (never ``basic.consume``: a prefetched job is held
+by a busy worker, does not age, and breaks band order; ``docs/architecture.md``). It scans bands top
+to bottom over its models and takes the oldest head of the first non-empty band. Across
+models of one band, classic queues are compared by the enqueue timestamp: the slot gets
+one head per model queue and hands the younger ones straight back (a classic queue puts
+them back in place). Quorum queues count every hand-back against ``x-delivery-limit``,
+so there the slot takes the first head found, rotating the model order between takes.
+
+When nothing is ready the slot sleeps on this process's doorbell queue, which gateways
+ping after each confirmed publish, with a 1 s fallback poll (aged or redelivered jobs
+ring no bell).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import Coroutine, Iterable
+from typing import Any, NamedTuple
+
+from aio_pika.abc import AbstractIncomingMessage
+from aio_pika.exceptions import ChannelNotFoundEntity
+from aio_pika.message import IncomingMessage
+from aiormq.abc import AbstractChannel
+from pamqp.commands import Basic
+
+from seadragon.config import Settings
+from seadragon.errors import QueueTimeout, QueueUnavailable, SeadragonError, UpstreamError
+from seadragon.queue.base import Failed, now_us
+from seadragon.queue.rabbitmq.broker.codec import JobMessage, Reply, read_job
+from seadragon.queue.rabbitmq.broker.connection import (
+    Channels,
+    Connection,
+    broker_call,
+    tolerated,
+    underlay,
+)
+from seadragon.queue.rabbitmq.broker.messages import H_ENQUEUED, Malformed
+from seadragon.queue.rabbitmq.broker.queues import BandQueues
+from seadragon.queue.rabbitmq.broker.rejects import Rejects
+from seadragon.queue.rabbitmq.doorbell import Doorbell
+from seadragon.queue.rabbitmq.worker.delivery import RabbitDelivery, Taken
+from seadragon.queue.rabbitmq.worker.ledger import Ledger
+from seadragon.queue.rabbitmq.worker.sender import ReplySender
+from seadragon.queue.rabbitmq.worker.verdict import Verdicts
+
+log = logging.getLogger(__name__)
+
+POLL_S = 1.0
+TAKE_TIMEOUT_S = 2.0
+#: How long a job whose gateway had no reply queue is held before it is handed back.
+UNROUTED_HOLD_S = 1.0
+
+
+class Head(NamedTuple):
+    """A job message got from a band queue, and the AMQP channel to settle it on."""
+
+    model: str
+    channel: AbstractChannel
+    message: AbstractIncomingMessage
+
+
+class Taker:
+    """Hands free slots the jobs they may run, and tracks the deliveries running here."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        queues: BandQueues,
+        connection: Connection,
+        channels: Channels,
+        sender: ReplySender,
+        doorbell: Doorbell,
+        rejects: Rejects,
+    ) -> None:
+        self.settings = settings
+        self.queues = queues
+        self.bands = list(settings.bands)
+        self.connection = connection
+        self.channels = channels
+        self.sender = sender
+        self.doorbell = doorbell
+        self.rejects = rejects
+        self.running: dict[str, set[RabbitDelivery]] = {}
+        self.ledger = Ledger(cancel_ttl_s=settings.max_queue_wait_s + 60)
+        self.verdicts = Verdicts()
+        self._background: set[asyncio.Task[None]] = set()
+        self._rotation = 0
+        self._closed = False
+
+    async def take(self, models: Iterable[str]) -> RabbitDelivery:
+        """Wait for the next job of ``models`` (see the module docstring for the order)."""
+        wanted = list(dict.fromkeys(models))
+        while not self._closed:
+            ring = self.doorbell.generation
+            if not self.connection.connected:
+                # Until every channel is back (the gateway's reply queue too) a job taken
+                # now could find no route to its gateway.
+                await self.connection.wait_connected(POLL_S)
+                continue
+            # A get answered after its caller was cancelled would leave the job unacked on
+            # a live channel, taken by nobody: the scan always runs to its end.
+            scan = asyncio.create_task(self._scan_safely(wanted))
+            try:
+                delivery = await asyncio.shield(scan)
+            except asyncio.CancelledError:
+                scan.add_done_callback(self._hand_back)
+                raise
+            if delivery is not None:
+                return delivery
+            await self.doorbell.wait(ring, POLL_S)
+        raise QueueUnavailable("the queue is closed")
+
+    def cancel(self, job_ids: Iterable[str]) -> None:
+        """The callers of these jobs are gone: stop them here, and drop them when taken."""
+        job_ids = list(job_ids)
+        self.ledger.cancel(job_ids)
+        for job_id in job_ids:
+            for delivery in list(self.running.get(job_id, ())):
+                delivery.cancel("caller")
+
+    def close(self) -> None:
+        self._closed = True
+        self.doorbell.wake()
+        for task in list(self._background):
+            task.cancel()
+        for deliveries in list(self.running.values()):
+            for delivery in list(deliveries):
+                delivery.cancel("transport")
+
+    # Scanning ---------------------------------------------------------------------
+
+    async def _scan_safely(self, models: list[str]) -> RabbitDelivery | None:
+        try:
+            await self.doorbell.listen()
+            for model in models:
+                await self.queues.ensure(model)
+            with broker_call("cannot take a job"):
+                return await self._scan(models)
+        except QueueUnavailable as exc:
+            log.debug("take: broker not usable (%s); retrying", exc.message)
+        return None
+
+    async def _scan(self, models: list[str]) -> RabbitDelivery | None:
+        channel = await underlay(self.channels.take, TAKE_TIMEOUT_S)
+        self._rotation += 1
+        start = self._rotation % max(1, len(models))
+        order = models[start:] + models[:start]
+        for band in self.bands:
+            while (head := await self._head(channel, order, band)) is not None:
+                delivery = await self._accept(head, band)
+                if delivery is not None:
+                    return delivery
+        return None
+
+    async def _head(self, channel: AbstractChannel, models: list[str], band: str) -> Head | None:
+        """The oldest head among ``models`` in ``band``; other heads are handed back."""
+        heads: list[Head] = []
+        for model in models:
+            began = time.monotonic()
+            try:
+                raw = await channel.basic_get(self.queues.queue_name(model, band), no_ack=False)
+            except ChannelNotFoundEntity:
+                self.queues.forget(model)  # deleted behind our back: declare it again
+                raise
+            if isinstance(raw.delivery, Basic.GetEmpty):
+                continue
+            heads.append(Head(model, channel, IncomingMessage(raw, no_ack=False)))
+            self.queues.note_taken(model, band, began)
+            if self.settings.rabbitmq_quorum:
+                break
+        if not heads:
+            return None
+        heads.sort(key=lambda head: _enqueued_us(head.message))
+        for younger in heads[1:]:
+            self.ledger.handed_back(str(younger.message.correlation_id), counted=False)
+            began = time.monotonic()
+            await channel.basic_nack(younger.message.delivery_tag or 0, requeue=True)
+            self.queues.note_returned(younger.model, band, began)
+        return heads[0]
+
+    async def _accept(self, head: Head, band: str) -> RabbitDelivery | None:
+        """A delivery for ``head``, or None when it must not run (it is settled here)."""
+        model, channel, message = head
+        try:
+            taken = read_job(message)
+        except Malformed as exc:
+            await self.rejects.keep(message, self.queues.queue_name(model, band), str(exc))
+            await channel.basic_ack(message.delivery_tag or 0)
+            return None
+        job = taken.job
+        if self.ledger.is_cancelled(job.id):
+            await channel.basic_ack(message.delivery_tag or 0)
+            return None
+        quorum = self.settings.rabbitmq_quorum
+        count = taken.headers.delivery_count if quorum else None
+        attempt = self.ledger.attempt(job.id, taken.redelivered, count)
+        if quorum and taken.headers.exhausted:
+            limit = self.settings.rabbitmq_delivery_limit
+            error: SeadragonError = UpstreamError(
+                f"the request failed {limit + 1} times; giving up"
+            )
+            await self._refuse(head, taken, max(attempt, limit + 1), error)
+            return None
+        if now_us() > taken.headers.deadline_us:
+            error = QueueTimeout("the request waited too long in the queue")
+            await self._refuse(head, taken, attempt, error)
+            return None
+        where = Taken(channel, message.delivery_tag or 0, taken.gateway_id)
+        delivery = RabbitDelivery(job, band, attempt, where, self, ask=self._asker(taken))
+        self.running.setdefault(job.id, set()).add(delivery)
+        return delivery
+
+    def _asker(self, taken: JobMessage) -> str | None:
+        """Classic queues: who asks the gateway before a job that may have run runs again
+        (``verdict.py``); a promoted job is a new message that may have run before."""
+        if self.settings.rabbitmq_quorum or not (taken.redelivered or taken.headers.promoted):
+            return None
+        return self.sender.process_id
+
+    async def _refuse(
+        self, head: Head, taken: JobMessage, attempt: int, error: SeadragonError
+    ) -> None:
+        """Tell the gateway the job will not run, then drop it."""
+        _, channel, message = head
+        reply = Reply(taken.job.id, secrets.token_hex(8), attempt, 1, Failed(error))
+        with tolerated("telling a gateway its job will not run"):
+            await self.sender.send(taken.gateway_id, reply)
+        await channel.basic_ack(message.delivery_tag or 0)
+
+    # Settling ---------------------------------------------------------------------
+
+    def _hand_back(self, scan: asyncio.Task[RabbitDelivery | None]) -> None:
+        """Return a job whose taker was cancelled meanwhile, as if never taken."""
+        delivery = None if scan.cancelled() or scan.exception() else scan.result()
+        if delivery is None:
+            return
+        self.ledger.handed_back(delivery.job.id, counted=True)
+        self._spawn(delivery.settle(requeue=True))
+
+    def hold(self, delivery: RabbitDelivery) -> None:
+        """Hand back, after a pause, a job whose gateway may be reconnecting."""
+
+        async def later() -> None:
+            await asyncio.sleep(UNROUTED_HOLD_S)
+            await delivery.hand_back()
+
+        self._spawn(later())
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def requeued(self, delivery: RabbitDelivery) -> None:
+        self.queues.reread(delivery.job.model, delivery.band)
+        await self.doorbell.ring()
+
+    def settled(self, delivery: RabbitDelivery) -> None:
+        deliveries = self.running.get(delivery.job.id)
+        if deliveries is not None:
+            deliveries.discard(delivery)
+            if not deliveries:
+                del self.running[delivery.job.id]
+
+
+def _enqueued_us(message: AbstractIncomingMessage) -> int:
+    value = (message.headers or {}).get(H_ENQUEUED)
+    return value if isinstance(value, int) else 0
