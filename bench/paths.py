@@ -10,8 +10,10 @@ run on the gateway core, the fake upstream and the load generator on the client 
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import json
 import os
+import signal
 import subprocess
 import sys
 import uuid
@@ -23,9 +25,16 @@ from typing import Any
 import httpx
 
 from bench import peers
-from bench.processes import ROOT, SEADRAGON, cli, free_port, spawn, wait_until
+from bench.processes import ROOT, SEADRAGON, cli, free_port, wait_until
 
 MODELS = ("fast", "paced", "sched")
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _die_with_parent() -> None:
+    """In a child: SIGTERM when the bench dies, however it dies, so nothing is left running."""
+    if sys.platform == "linux":
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 @dataclass
@@ -66,7 +75,11 @@ class Lab:
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def start(self, name: str, args: list[str], env: dict[str, str], cpu: str) -> Any:
-        proc = spawn(self.cores.pin(cpu, args), env, self.tmp / f"{name}.log")
+        with (self.tmp / f"{name}.log").open("ab") as out:
+            proc = subprocess.Popen(
+                self.cores.pin(cpu, args), env=env, cwd=ROOT, stdout=out,
+                stderr=subprocess.STDOUT, preexec_fn=_die_with_parent,
+            )  # fmt: skip
         self.procs.append(proc)
         return proc
 

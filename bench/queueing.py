@@ -42,7 +42,7 @@ async def scheduling(
                     "duration": sizes.sched_s,
                     "model": "sched",
                     "mix": mix(target, priority, HIGH_SHARE),
-                    "timeout": 300,
+                    "timeout": 2 * sizes.timeout_s,
                 }
                 block = await run_load(cores, target, spec)
                 high = [max(0.0, x - service) for x in block.latencies("high")]
@@ -135,7 +135,12 @@ async def memory(log: Log, cores: Cores, paths: list[Target], sizes: Sizes) -> d
     for target in paths:
         log.load_average(f"7 memory with {sizes.queued} queued: {target.name}")
         idle = target_rss(target)
-        spec = {"mode": "burst", "count": sizes.queued, "model": "sched", "timeout": 600}
+        spec = {
+            "mode": "burst",
+            "count": sizes.queued,
+            "model": "sched",
+            "timeout": sizes.timeout_s,
+        }
         load = asyncio.create_task(run_load(cores, target, spec))
         peak, depth_seen = idle, 0
         while not load.done():

@@ -15,6 +15,7 @@ import asyncio
 import json
 import os
 import platform
+import signal
 import subprocess
 import sys
 import tempfile
@@ -84,19 +85,25 @@ def machine(cores: Cores, args: argparse.Namespace) -> dict[str, Any]:
 async def guarded(
     log: Log, result: dict[str, Any], key: str, scenario: Coroutine[Any, Any, dict[str, Any]]
 ) -> None:
-    """Run one scenario; a failure is logged and leaves its rows out, not the others'."""
+    """Run one scenario; a failure is logged and leaves its rows out, not the others'.
+    The results so far are written after each one, so a stopped run still leaves them."""
     try:
         result[key] = await scenario
     except Exception as exc:  # the run goes on: a peer's failure must not hide the rest
         log.say(f"-- {key} failed: {type(exc).__name__}: {exc}")
+    if "write" in result:
+        result["write"]()
 
 
-async def bench(args: argparse.Namespace, log: Log, tmp: Path) -> dict[str, Any]:
+async def bench(
+    args: argparse.Namespace, info: dict[str, Any], log: Log, tmp: Path
+) -> dict[str, Any]:
     sizes = scenarios.Sizes.quick() if args.quick else scenarios.Sizes()
     cores = Cores(args.gateway_cpu, args.client_cpu)
     lab = Lab(tmp, cores)
     wanted = {int(n) for n in args.scenarios.split(",")}
     result: dict[str, Any] = {"sizes": asdict(sizes)}
+    result["write"] = lambda: write(args.out, info, result, log)
     if not args.no_peers:
         for peer in peers.PEERS:
             peers.install(peer)
@@ -134,6 +141,8 @@ async def bench(args: argparse.Namespace, log: Log, tmp: Path) -> dict[str, Any]
             await guarded(log, result, "s1", scenarios.added_latency(log, cores, paths, sizes))
         if 2 in wanted:
             await guarded(log, result, "s2", scenarios.throughput(log, cores, paths, sizes))
+        if args.profile:
+            await guarded(log, result, "profile", profile(log, cores, memory, args.out, sizes))
         if 3 in wanted:
             await guarded(log, result, "s3", scenarios.streaming(log, cores, streams, sizes))
         if 4 in wanted:
@@ -141,8 +150,6 @@ async def bench(args: argparse.Namespace, log: Log, tmp: Path) -> dict[str, Any]
             await guarded(log, result, "s4", sched)
         if 7 in wanted:
             await guarded(log, result, "s7", queueing.memory(log, cores, queued, sizes))
-        if args.profile:
-            await guarded(log, result, "profile", profile(log, cores, memory, args.out, sizes))
         lab.stop([p for t in [*paths, *streams, *queued] for p in t.procs])
         if 5 in wanted:
             stacks: dict[str, Target] = {}
@@ -203,6 +210,7 @@ def write(out: Path, info: dict[str, Any], result: dict[str, Any], log: Log) -> 
         "",
     ]
     (out / "results.md").write_text("\n".join(lines))
+    result = {k: v for k, v in result.items() if k != "write"}
     (out / "results.json").write_text(json.dumps({"info": info, **result}, indent=1, default=str))
     return text
 
@@ -217,6 +225,8 @@ def main() -> None:
     parser.add_argument("--gateway-cpu", default="0")
     parser.add_argument("--client-cpu", default="1")
     args = parser.parse_args()
+    # SIGTERM ends the run through its cleanup (the paths' processes are stopped).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     log = Log()
     cores = Cores(args.gateway_cpu, args.client_cpu)
     info = machine(cores, args)
@@ -224,7 +234,7 @@ def main() -> None:
         log.say(f"{key}: {info[key]}")
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="seadragon-bench-") as tmp:
-        result = asyncio.run(bench(args, log, Path(tmp)))
+        result = asyncio.run(bench(args, info, log, Path(tmp)))
     print("\n" + write(args.out, info, result, log))
 
 

@@ -18,18 +18,19 @@ MS = 1000.0
 
 @dataclass(frozen=True)
 class Sizes:
-    reps: int = 3
-    sequential: int = 150
+    reps: int = 2
+    sequential: int = 60
     closed_s: float = 3.0
     rates: tuple[int, ...] = (100, 200, 400, 700, 1000, 1500)
     rate_s: float = 2.0
-    streams_c1: int = 10
+    streams_c1: int = 5
     burst: int = 500
-    sched_reps: int = 2  # each run drains a long queue: fewer repetitions
-    sched_s: float = 10.0
+    sched_reps: int = 1  # each run drains a long queue: fewer repetitions
+    sched_s: float = 5.0
     starve_s: float = 10.0
-    model_requests: int = 4
+    model_requests: int = 3
     queued: int = 1000
+    timeout_s: float = 60.0  # a request not answered by then counts as failed
 
     @staticmethod
     def quick() -> Sizes:
@@ -118,7 +119,7 @@ async def throughput(log: Log, cores: Cores, paths: list[Target], sizes: Sizes) 
                     continue
                 log.load_average(f"2 open loop {rate}/s: {target.name}, repetition {rep + 1}")
                 spec = {"mode": "open", "rate": rate, "duration": sizes.rate_s, "model": "fast"}
-                block = await run_load(cores, target, {**spec, "timeout": 30})
+                block = await run_load(cores, target, {**spec, "timeout": 15})
                 lat = block.latencies()
                 p99s[target.name] = pct(lat, 0.99) * MS if not block.errors else float("inf")
                 curve.setdefault(target.name, {}).setdefault(rate, [])
@@ -159,7 +160,13 @@ async def streaming(log: Log, cores: Cores, paths: list[Target], sizes: Sizes) -
         seen: dict[str, dict[str, float]] = {}
         for target in paths:
             log.load_average(f"3 streams one at a time: {target.name}, repetition {rep + 1}")
-            spec = {"model": "paced", "stream": True, "tokens": 64, "gaps": True}
+            spec = {
+                "model": "paced",
+                "stream": True,
+                "tokens": 64,
+                "gaps": True,
+                "timeout": sizes.timeout_s,
+            }
             one = await run_load(
                 cores, target, {**spec, "mode": "sequential", "count": sizes.streams_c1}
             )
