@@ -15,7 +15,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    PositiveFloat,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -126,6 +133,11 @@ class Settings(BaseSettings):
     max_queue_depth: int = Field(default=1000, ge=1)
     max_queue_depths: dict[str, int] = Field(default_factory=dict)
     max_queue_wait_s: float = Field(default=300.0, gt=0)
+    #: Who shares a band fairly: users (``user``; keys of no user count apart), API keys
+    #: (``key``), or nobody (``off``: FIFO inside a band). See docs/architecture.md.
+    fair_share: Literal["user", "key", "off"] = "user"
+    #: Fair-share weight by user id (or key id with ``fair_share = "key"``); default 1.
+    fair_share_weights: dict[str, PositiveFloat] = Field(default_factory=dict)
     request_timeout_s: float = Field(default=600.0, gt=0)
     #: Run backend workers inside ``seadragon serve``: auto = yes for the memory queue only.
     serve_workers: Literal["auto", "on", "off"] = "auto"

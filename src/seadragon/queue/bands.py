@@ -7,6 +7,10 @@ it became due, not the moment a timer noticed, so late ticks never add up along 
 chain: a job entering band ``i`` reaches the top after the sum of the intervals of
 bands ``i..1``, to within one tick.
 
+Inside a band the next job is the fair-share choice (``queue/fair.py``): the oldest job
+of the tenant served least so far, which is plain FIFO when one tenant waits or fair
+share is off. Iteration and positions follow the same order.
+
 Times are ``time.monotonic()`` seconds. Nothing here knows about asyncio.
 """
 
@@ -15,7 +19,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
+from seadragon.config import Settings
 from seadragon.queue.base import BandStatus, Job, Position, RequestInfo
+from seadragon.queue.fair import FairShare
 
 #: A timer may fire a hair before the deadline it was set for; treat that as due rather
 #: than re-arming a timer for a few microseconds.
@@ -50,10 +56,13 @@ class QueuedJob:
 class Bands:
     """Ordered bands (index 0 = top) of ``QueuedJob``s, with aging and positions."""
 
-    def __init__(self, names: Sequence[str], intervals: Sequence[float]) -> None:
+    def __init__(
+        self, names: Sequence[str], intervals: Sequence[float], fair: FairShare | None = None
+    ) -> None:
         if len(names) != len(intervals):
             raise ValueError("one aging interval per band")
         self.names = list(names)
+        self.fair = fair or FairShare("off", {}, len(names))
         self._intervals = list(intervals)
         self._lists: list[list[QueuedJob]] = [[] for _ in self.names]
         #: Bumped on every change of membership or order, so positions are recomputed only then.
@@ -61,6 +70,12 @@ class Bands:
         # A lower bound on the next promotion or deadline: exact after a scan, lowered by
         # insertions, left early by removals, so ``advance`` scans only when one may be due.
         self._soonest: float | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Bands:
+        names = settings.bands
+        fair = FairShare(settings.fair_share, settings.fair_share_weights, len(names))
+        return cls(names, [settings.aging_interval(name) for name in names], fair)
 
     def index(self, name: str) -> int:
         """The band's index; ``ValueError`` for an unknown band."""
@@ -70,19 +85,22 @@ class Bands:
         return len(self._lists[band])
 
     def __iter__(self) -> Iterator[QueuedJob]:
-        """Every queued job in dispatch order: top band first, head first."""
-        for entries in self._lists:
-            yield from entries
+        """Every queued job in dispatch order: top band first, fair order within a band."""
+        for band, entries in enumerate(self._lists):
+            yield from self.fair.order(band, entries)
 
     # Mutation -----------------------------------------------------------------------
 
     def append(self, entry: QueuedJob) -> None:
         """Queue at the tail of ``entry.band``."""
+        self.fair.joined(entry.band, entry, self._lists[entry.band])
         self._lists[entry.band].append(entry)
         self._inserted(entry)
 
     def push_front(self, entry: QueuedJob) -> None:
         """Queue at the head of ``entry.band`` (a job a worker handed back)."""
+        self.fair.joined(entry.band, entry, self._lists[entry.band])
+        self.fair.charge(entry.band, entry.job, sign=-1.0)
         self._lists[entry.band].insert(0, entry)
         self._inserted(entry)
 
@@ -91,9 +109,16 @@ class Bands:
         for i, candidate in enumerate(entries):
             if candidate is entry:
                 del entries[i]
+                if not entries:
+                    self.fair.emptied(entry.band)
                 self.version += 1
                 return True
         return False
+
+    def take(self, entry: QueuedJob) -> None:
+        """Remove ``entry`` because a slot takes it, charging its tenant."""
+        if self.remove(entry):
+            self.fair.charge(entry.band, entry.job)
 
     def drain(self, band: int | None = None) -> list[QueuedJob]:
         """Remove and return every job of one band, or of all bands."""
@@ -102,6 +127,7 @@ class Bands:
         for i in indexes:
             drained.extend(self._lists[i])
             self._lists[i] = []
+            self.fair.emptied(i)
         self.version += 1
         return drained
 
@@ -116,6 +142,8 @@ class Bands:
             for entry in entries:
                 (expired if entry.deadline <= now + DUE_EPSILON_S else keep).append(entry)
             self._lists[band] = keep
+            if not keep:
+                self.fair.emptied(band)
         self._soonest = min((self._due(entry) for entry in self), default=None)
         self.version += 1
         return expired
@@ -139,10 +167,13 @@ class Bands:
             if not leaving:
                 continue
             self._lists[band] = staying
+            if not staying:
+                self.fair.emptied(band)
             leaving.sort(key=lambda pair: pair[0])
             for due, entry in leaving:
                 entry.band = band - 1
                 entry.entered_at = due
+                self.fair.joined(band - 1, entry, self._lists[band - 1])
                 self._lists[band - 1].append(entry)
 
     def _due(self, entry: QueuedJob) -> float:
@@ -159,11 +190,11 @@ class Bands:
     # Queries ------------------------------------------------------------------------
 
     def first_for(self, models: frozenset[str]) -> QueuedJob | None:
-        """The head of the highest band among jobs for ``models``."""
-        for entries in self._lists:
-            for entry in entries:
-                if entry.job.model in models:
-                    return entry
+        """The next job of the highest band among jobs for ``models`` (fair within it)."""
+        for band, entries in enumerate(self._lists):
+            picked = self.fair.pick(band, (e for e in entries if e.job.model in models))
+            if picked is not None:
+                return picked
         return None
 
     def status(self, max_depth: Callable[[str], int], now: float) -> list[BandStatus]:

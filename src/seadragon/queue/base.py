@@ -25,7 +25,8 @@ The contract every implementation keeps (``tests/queue`` checks it for each):
   ``Result``.
 - ``take`` never hands a slot a job whose model is not in ``models``, nor a job of a
   lower band while a job of a higher band for one of those models waits; within a
-  band, oldest first. A job is delivered to one slot at a time.
+  band, in fair-share order between tenants (``queue/fair.py``), oldest first for one
+  tenant. A job is delivered to one slot at a time.
 - A job not started within ``max_queue_wait_s`` ends with ``Failed(QueueTimeout)`` and
   is never delivered. ``cancel`` of a queued job ends it with
   ``Failed(RequestCancelled)`` and it is never delivered; of a running one, sets the

@@ -55,7 +55,7 @@ class MemoryQueue(BaseQueueManager):
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._bands = Bands(settings.bands, [settings.aging_interval(b) for b in settings.bands])
+        self._bands = Bands.from_settings(settings)
         self._queued: dict[str, QueuedJob] = {}
         self._running: dict[str, MemoryDelivery] = {}
         # Tickets of queued and running jobs, until the job is settled or ends queued.
@@ -230,7 +230,7 @@ class MemoryQueue(BaseQueueManager):
             entry = self._bands.first_for(waiter.models)
             if entry is None:
                 continue
-            self._bands.remove(entry)
+            self._bands.take(entry)
             del self._queued[entry.job.id]
             worker = self._workers.worker(waiter.worker_id)
             delivery = MemoryDelivery(
