@@ -100,7 +100,9 @@ async def starvation(
         blocks = await asyncio.gather(run_load(cores, target, high), run_load(cores, target, low))
         lows: Block = blocks[1]
         waits = [max(0.0, s[2] - service) for s in lows.ok()]
-        during = [s for s in lows.ok() if s[SENT] + s[2] <= sizes.starve_s]
+        # A low request sent before the high clients have filled the slots may find one
+        # free; count those sent once the queue is saturated (after one service time).
+        during = [s for s in lows.ok() if s[SENT] >= service and s[SENT] + s[2] <= sizes.starve_s]
         result[label] = {
             "max_wait": max(waits) if waits else float("nan"),
             "served_during": len(during),

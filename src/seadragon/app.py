@@ -21,6 +21,7 @@ from seadragon.api.ollama_surface import OllamaSurface
 from seadragon.api.routes import (
     auth,
     conversations,
+    docs,
     health,
     keys,
     limits,
@@ -76,6 +77,7 @@ ROUTERS = (
     requests.router,
     usage.router,
     limits.router,
+    docs.router,
 )
 
 
@@ -176,7 +178,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Seadragon",
         version="0.1.0",
         lifespan=lifespan,
-        docs_url="/docs",
+        # No public schema, no pages loading Swagger UI from a CDN: see api/routes/docs.py.
+        openapi_url=None,
+        docs_url=None,
         redoc_url=None,
     )
     app.state.settings = settings

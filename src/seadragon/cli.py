@@ -11,9 +11,10 @@ from typing import Annotated
 
 import typer
 
-from seadragon.cli_accounts import keys_app, users_app
+from seadragon.cli_accounts import users_app
 from seadragon.cli_console import database_label, fail, out, run, settings_or_exit
 from seadragon.cli_help import print_version, serve_epilog
+from seadragon.cli_keys import keys_app
 from seadragon.cli_limits import limits_app
 from seadragon.db.engine import Database, head_revision
 from seadragon.errors import ConfigError

@@ -1,31 +1,29 @@
-"""``seadragon users …`` and ``seadragon keys …``: account management from the shell.
+"""``seadragon users …``: user accounts from the shell.
 
 Passwords come from a hidden prompt (with confirmation) or ``--password-stdin``, never
-from arguments, where they would land in shell history and the process list. A new API
-key is printed alone on stdout, once, so ``KEY=$(seadragon keys create …)`` works.
+from arguments, where they would land in shell history and the process list.
 """
 
 from __future__ import annotations
 
-import re
 import sys
-from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from datetime import datetime
+from typing import Annotated
 
 import typer
 from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from seadragon.auth import accounts
-from seadragon.cli_console import err, fail, out, run, settings_or_exit
-from seadragon.db import keys as key_repo
+from seadragon.auth import accounts, throttle
+from seadragon.cli_console import fail, out, run, settings_or_exit
 from seadragon.db import users as user_repo
 from seadragon.db.engine import Database
 from seadragon.db.tables import User
 from seadragon.errors import InvalidRequest, NotFound
 
+MAX_BAND_HELP = "Highest band of the keys the user makes themselves (default: the API band)."
+
 users_app = typer.Typer(help="Manage user accounts.", no_args_is_help=True)
-keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 
 
 def read_password(from_stdin: bool) -> str:
@@ -64,18 +62,23 @@ def users_create(
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="Read the password from stdin.")
     ] = False,
+    max_band: Annotated[str | None, typer.Option(help=MAX_BAND_HELP)] = None,
 ) -> None:
     """Create a user (the password is prompted for, or read from stdin)."""
     settings = settings_or_exit()
     try:
         accounts.validate_user_name(name)
+        if max_band is not None:
+            accounts.check_band(settings, max_band)
     except InvalidRequest as exc:
         raise fail(exc.message, 2) from None
     password = read_password(password_stdin)
 
     async def work(database: Database) -> User:
         async with database.session() as session:
-            user = await accounts.create_user(session, name, password, is_admin=admin)
+            user = await accounts.create_user(
+                session, name, password, is_admin=admin, max_band=max_band
+            )
             await session.commit()
             return user
 
@@ -98,13 +101,15 @@ def users_list(
         for user in run(settings_or_exit(), work):
             print(user.name)
         return
-    table = Table("id", "name", "admin", "disabled", "created (UTC)")
-    for user in run(settings_or_exit(), work):
+    settings = settings_or_exit()
+    table = Table("id", "name", "admin", "disabled", "max band", "created (UTC)")
+    for user in run(settings, work):
         table.add_row(
             str(user.id),
             user.name,
             "yes" if user.is_admin else "",
             "yes" if user.disabled else "",
+            accounts.max_band_of(settings, user),
             when(user.created_at),
         )
     out.print(table)
@@ -154,99 +159,38 @@ def users_set_password(
     out.print(f"password changed for {name}", highlight=False)
 
 
-# keys -------------------------------------------------------------------------------
-
-_RELATIVE = re.compile(r"(\d{1,5})([hdw])")
-_UNITS = {"h": "hours", "d": "days", "w": "weeks"}
-
-
-def parse_expiry(value: str, now: datetime | None = None) -> datetime:
-    """``30d``, ``12h``, ``2w``, or an ISO date/time (UTC unless it names a zone)."""
-    now = now or datetime.now(UTC)
-    relative = _RELATIVE.fullmatch(value.strip())
-    if relative:
-        amount, unit = int(relative.group(1)), relative.group(2)
-        return now + timedelta(**{_UNITS[unit]: amount})
-    try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise fail(f"--expires: expected 30d, 12h, 2w or an ISO date, got {value!r}", 2) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-@keys_app.command("create")
-def keys_create(
-    user: Annotated[str, typer.Option("--user", help="Owner's login name.")],
-    band: Annotated[str | None, typer.Option(help="Priority band (default: the API band).")] = None,
-    expires: Annotated[
-        str | None, typer.Option(help="Expiry: 30d, 12h, 2w or an ISO date.")
-    ] = None,
-    name: Annotated[str, typer.Option("--name", help="A label for the key.")] = "cli",
+@users_app.command("set")
+def users_set(
+    name: str,
+    max_band: Annotated[str, typer.Option(help=MAX_BAND_HELP)],
 ) -> None:
-    """Create an API key and print it. It is shown this once and cannot be shown again."""
+    """Change a user's settings: the highest band of the keys they make themselves."""
     settings = settings_or_exit()
-    expires_at = parse_expiry(expires) if expires else None
+    try:
+        accounts.check_band(settings, max_band)
+    except InvalidRequest as exc:
+        raise fail(exc.message, 2) from None
 
-    async def work(database: Database) -> str:
+    async def work(database: Database) -> None:
         async with database.session() as session:
-            owner = await user_named(session, user)
-            row, new = await accounts.issue_key(
-                session, settings, owner, name=name, band=band, expires_at=expires_at
-            )
+            user = await user_named(session, name)
+            await accounts.update_user(session, user, max_band=max_band)
             await session.commit()
-            err.print(
-                f"key {row.id} for {owner.name}, band {row.band}, expires "
-                f"{when(row.expires_at)}. Store it now: it will not be shown again.",
-                highlight=False,
-            )
-            return new.plaintext
 
-    # Plain print: the key alone on stdout, so `KEY=$(seadragon keys create …)` works.
-    print(run(settings, work))
+    run(settings, work)
+    out.print(f"{name} may give their own keys bands up to {max_band}", highlight=False)
 
 
-@keys_app.command("list")
-def keys_list(
-    user: Annotated[str | None, typer.Option("--user", help="Only this user's keys.")] = None,
-) -> None:
-    """List API keys (only their prefix and last four characters)."""
+@users_app.command("unlock")
+def users_unlock(name: str) -> None:
+    """Forget a user's failed sign-ins, from every address: ends a lock-out or slow-down."""
 
-    async def work(database: Database) -> list[tuple[Any, str]]:
+    async def work(database: Database) -> int:
         async with database.session() as session:
-            owner = await user_named(session, user) if user else None
-            names = {u.id: u.name for u in await user_repo.list_users(session)}
-            rows = await key_repo.list_keys(session, owner.id if owner else None)
-            return [(k, names.get(k.user_id, "?")) for k in rows]
-
-    table = Table("id", "user", "name")
-    # The key is what people match against; never let a narrow terminal wrap or cut it.
-    table.add_column("key", no_wrap=True, min_width=13)
-    for heading in ("band", "expires", "last used", "state"):
-        table.add_column(heading, no_wrap=True)
-    now = datetime.now(UTC)
-    for key, owner in run(settings_or_exit(), work):
-        state = "revoked" if key.revoked_at else "active"
-        if not key.revoked_at and key.expires_at and key.expires_at <= now:
-            state = "expired"
-        table.add_row(
-            str(key.id), owner, key.name, key.display, key.band,
-            day(key.expires_at), day(key.last_used_at), state,
-        )  # fmt: skip
-    out.print(table)
-
-
-@keys_app.command("revoke")
-def keys_revoke(key_id: Annotated[int, typer.Argument(help="The key's id.")]) -> None:
-    """Revoke an API key (running gateways notice within key_cache_ttl_s)."""
-
-    async def work(database: Database) -> str:
-        async with database.session() as session:
-            key = await key_repo.get_key(session, key_id)
-            if key is None:
-                raise NotFound(f"no API key with id {key_id}")
-            await key_repo.revoke_key(session, key, datetime.now(UTC))
+            await user_named(session, name)
+            forgotten = await throttle.unlock(session, name)
             await session.commit()
-            return key.display
+            return forgotten
 
-    display = run(settings_or_exit(), work)
-    out.print(f"revoked key {key_id} ({display})", highlight=False)
+    forgotten = run(settings_or_exit(), work)
+    out.print(f"unlocked {name} ({forgotten} failed sign-ins forgotten)", highlight=False)

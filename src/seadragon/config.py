@@ -79,7 +79,8 @@ class Settings(BaseSettings):
     max_json_depth: int = Field(default=32, ge=2, le=512)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     #: Reverse proxies whose X-Forwarded-For / -Proto are believed (addresses, networks, "*").
-    trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.1", "::1"])
+    #: None by default: anything on the gateway's own host could otherwise forge them.
+    trusted_proxies: list[str] = Field(default_factory=list)
     #: Limits and deadlines on what a client sends, before any route reads it.
     max_header_bytes: int = Field(default=16 * 1024, ge=1024)
     max_headers: int = Field(default=100, ge=10)
@@ -112,6 +113,11 @@ class Settings(BaseSettings):
     key_cache_ttl_s: float = Field(default=5.0, ge=0)
     login_max_failures: int = Field(default=5, ge=1)
     login_window_s: int = Field(default=300, ge=1)
+    #: Per account from any address: past this many failures in the window, sign-in to
+    #: the account is slowed to one attempt per ``login_account_delay_s`` (never locked).
+    login_account_max_failures: int = Field(default=10, ge=1)
+    login_account_window_s: int = Field(default=3600, ge=1)
+    login_account_delay_s: float = Field(default=30.0, ge=0)
     allow_anonymous: bool = False
     #: Where limit counters live: auto = in this process with the memory queue (one
     #: gateway), in the database with RabbitMQ (every gateway shares them).

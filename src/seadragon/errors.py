@@ -7,7 +7,8 @@ Nothing below ``seadragon.api`` raises HTTP exceptions; it raises these, and
     SeadragonError
     ├── ConfigError                  start-up only: a bad setting, named
     ├── InvalidRequest         400   invalid_request_error (param names the field)
-    │   └── PayloadTooLarge    413
+    │   ├── PayloadTooLarge    413
+    │   └── UnsupportedMediaType 415 a body that is not of the type the route takes
     ├── AuthenticationError    401   missing, wrong, revoked or expired credentials
     ├── PermissionDenied       403   signed in, but not allowed
     ├── CsrfError              403   cookie-authenticated unsafe request without the token
@@ -76,6 +77,11 @@ class InvalidRequest(SeadragonError):
 class PayloadTooLarge(InvalidRequest):
     status = 413
     code = "payload_too_large"
+
+
+class UnsupportedMediaType(InvalidRequest):
+    status = 415
+    code = "unsupported_media_type"
 
 
 class AuthenticationError(SeadragonError):

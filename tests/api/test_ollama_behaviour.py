@@ -96,6 +96,9 @@ async def test_root_probe_and_version(gateway_factory: Any) -> None:
             page = await http.get("/", headers={"Accept": "text/html,application/xhtml+xml"})
             version = await http.get("/api/version")
         assert (probe.status_code, probe.text) == (200, "Ollama is running")
+        # The probe answer carries the same strict policy as the page at this path.
+        assert "script-src 'self'" in probe.headers["content-security-policy"]
+        assert probe.headers["x-content-type-options"] == "nosniff"
         assert head.status_code == 200
         assert page.headers["content-type"].startswith("text/html") and "<html" in page.text
         assert version.json() == {"version": "0.12.6"}  # the fake Ollama's own version

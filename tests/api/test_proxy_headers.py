@@ -28,13 +28,16 @@ async def failures_then(gateway: str, first: str, then: str) -> int:
 
 @pytest.mark.parametrize(
     ("trusted", "other_client_status"),
-    [('["127.0.0.1"]', 401), ('["10.9.9.0/24"]', 429)],
-    ids=["proxy-trusted", "proxy-not-trusted"],
+    [('["127.0.0.1"]', 401), ('["10.9.9.0/24"]', 429), (None, 429)],
+    ids=["proxy-trusted", "proxy-not-trusted", "default-trusts-no-proxy"],
 )
 async def test_throttling_counts_the_forwarded_client_only_from_trusted_proxies(
-    tmp_path: Path, trusted: str, other_client_status: int
+    tmp_path: Path, trusted: str | None, other_client_status: int
 ) -> None:
-    settings = {"SEADRAGON_TRUSTED_PROXIES": trusted, "SEADRAGON_LOGIN_MAX_FAILURES": "3"}
+    # By default not even loopback is believed: any local process could forge the header.
+    settings = {"SEADRAGON_LOGIN_MAX_FAILURES": "3"}
+    if trusted is not None:
+        settings["SEADRAGON_TRUSTED_PROXIES"] = trusted
     async with start_stack("memory", str(tmp_path), settings=settings) as stack:
         gateway = stack.gateways[0]
         # Trusted: 10.0.0.2 is another client, not locked out by 10.0.0.1's failures.

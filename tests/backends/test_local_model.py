@@ -12,6 +12,7 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any, cast
 
+import aiohttp
 import pytest
 import pytest_asyncio
 
@@ -141,3 +142,16 @@ async def test_port_in_use_is_a_clear_error() -> None:
         with pytest.raises(UpstreamError, match="already in use"):
             await local.start(busy.getsockname()[1])
         await local.close()
+
+
+async def test_the_server_answers_only_seadragon(model: LocalModel) -> None:
+    # Another local user who finds the port must not get around the gateway.
+    async with aiohttp.ClientSession() as session:
+        for headers in ({}, {"Authorization": "Bearer guessed"}):
+            for method, path in (("GET", "/models"), ("POST", "/chat/completions")):
+                body = question("hi") if method == "POST" else None
+                async with session.request(
+                    method, f"{model.base_url}{path}", json=body, headers=headers
+                ) as response:
+                    assert response.status == 401, (path, headers)
+    assert await model.list_models() == [MODEL]  # Seadragon itself holds the key

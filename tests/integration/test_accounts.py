@@ -223,9 +223,9 @@ async def test_login_me_logout_and_the_old_cookie_is_dead(
 ) -> None:
     await accounts.user("alice")
     response = await client.post(
-        "/api/auth/login", data={"username": "alice", "password": PASSWORD}
+        "/api/auth/login", json={"username": "alice", "password": PASSWORD}
     )
-    assert response.status_code == 200, response.text  # form fields work as well as JSON
+    assert response.status_code == 200, response.text
     body = response.json()
     assert body["user"]["name"] == "alice" and body["csrf_token"]
     me = await client.get("/api/auth/me")

@@ -4,7 +4,9 @@ pragmas, aware timestamps, and the batched request log."""
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
+import stat
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,6 +16,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import func, select, text
 
+from seadragon.auth.sessions import load_secret
 from seadragon.config import Settings
 from seadragon.db.engine import Database, head_revision
 from seadragon.db.request_log import BATCH_ROWS, RequestLogWriter
@@ -119,3 +122,40 @@ async def test_request_log_never_raises_and_keeps_row_contents_out_of_logs(
     attempts = [r.getMessage() for r in caplog.records if "inserting 1 rows failed" in r.message]
     assert len(attempts) == 2  # the first try and one retry
     assert "secret-request-id" not in caplog.text and "secret-model-name" not in caplog.text
+
+
+async def test_the_data_dir_and_sqlite_files_are_private(
+    make_settings: Callable[..., Settings],
+) -> None:
+    settings = make_settings()
+    old_umask = os.umask(0o022)  # the usual umask would make both world-readable
+    try:
+        database = Database(settings)
+        await database.start()
+        async with database.session() as session:
+            session.add(User(name="alice", password_hash="x"))
+            await session.commit()
+        load_secret(settings)
+        files = sorted(settings.data_dir.iterdir())
+        assert {f.name for f in files} >= {"seadragon.db", "seadragon.db-wal", "secret_key"}
+        modes = {f.name: stat.S_IMODE(f.stat().st_mode) for f in files}  # the WAL goes at close
+        await database.close()
+    finally:
+        os.umask(old_umask)
+    assert stat.S_IMODE(settings.data_dir.stat().st_mode) == 0o700
+    assert modes == dict.fromkeys(modes, 0o600)
+
+
+async def test_an_existing_world_readable_database_file_is_made_private(
+    make_settings: Callable[..., Settings],
+) -> None:
+    settings = make_settings()
+    database = Database(settings)
+    await database.start()
+    await database.close()
+    path = settings.data_dir / "seadragon.db"
+    path.chmod(0o644)
+    database = Database(settings)
+    await database.start()
+    await database.close()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600

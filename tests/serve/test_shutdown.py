@@ -15,7 +15,11 @@ from bench.processes import Stack, wait_until
 
 from tests.serve.conftest import Serve
 
-GRACE_S = 4.0
+GRACE_S = 5.0
+#: Long enough that the running request is still running when the backlog is in place
+#: and SIGTERM lands (40 requests take over a second to queue on a loaded machine), and
+#: short enough to finish within the grace.
+SERVICE_S = 3.0
 QUEUED = 40
 #: The process may take this much longer than the grace to exit (a busy 2-core machine).
 EXIT_SLACK_S = 6.0
@@ -65,7 +69,7 @@ async def terminate(stack: Stack) -> float:
 async def test_the_backlog_is_refused_and_the_running_request_finishes(serve: Serve) -> None:
     settings = {"SEADRAGON_SHUTDOWN_GRACE_S": str(GRACE_S)}
     async with (
-        serve(upstream_args=("--service-time", "1.5"), **settings) as stack,
+        serve(upstream_args=("--service-time", str(SERVICE_S)), **settings) as stack,
         httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=100)) as http,
     ):
         running, queued = await backlog(stack, http)
@@ -76,7 +80,7 @@ async def test_the_backlog_is_refused_and_the_running_request_finishes(serve: Se
         assert (await running)[0] == 200
         answers = await asyncio.gather(*queued)
     assert [status for status, _ in answers] == [503] * QUEUED
-    # "At once": long before the queue could have drained (40 x 1.5 s).
+    # "At once": long before the queue could have drained (40 x 3 s).
     assert max(at for _, at in answers) - signalled < GRACE_S + EXIT_SLACK_S
 
 

@@ -4,6 +4,11 @@ One table (the classes in ``seadragon.errors`` carry their status and type) maps
 exception tree; FastAPI's 422 becomes 400 ``invalid_request_error`` with ``param``
 naming the field; anything unexpected becomes a bare 500 whose body and log line hold
 no traceback or request data.
+
+Unexpected exceptions are caught by ``ErrorBoundary``, a pure ASGI middleware, rather
+than by an ``Exception`` handler: Starlette re-raises after such a handler runs, and the
+server then logs the whole traceback, including the message of a database error (which
+names the statement's bound parameters, key digests among them).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from seadragon.errors import SeadragonError
 
@@ -95,15 +101,62 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
-    log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path)
-    return JSONResponse(
-        error_body("internal error", "server_error", None, "internal_error"), status_code=500
-    )
+def _where(exc: BaseException) -> str:
+    """``module:line`` of the innermost Seadragon frame: enough to find the bug, no data."""
+    where = "?"
+    tb = exc.__traceback__
+    while tb is not None:
+        module = str(tb.tb_frame.f_globals.get("__name__", "?"))
+        if where == "?" or module.startswith("seadragon"):
+            where = f"{module}:{tb.tb_lineno}"
+        tb = tb.tb_next
+    return where
+
+
+class ErrorBoundary:
+    """Answers an exception nothing else handled with a shaped 500, logged in one line.
+
+    The log line names the exception type, the route and where it was raised, never the
+    exception's message or traceback (either may carry request data or secrets).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            log.error(
+                "unhandled %s on %s %s at %s",
+                type(exc).__name__,
+                scope.get("method", "?"),
+                scope.get("path", "?"),
+                _where(exc),
+            )
+            if started:
+                return  # a response is under way; the connection just ends
+            response = JSONResponse(
+                error_body("internal error", "server_error", None, "internal_error"),
+                status_code=500,
+            )
+            await response(scope, receive, send)
 
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(SeadragonError, _seadragon_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(Exception, _unexpected_error)
+    # Added first, so innermost of the middlewares: right around the routes.
+    app.add_middleware(ErrorBoundary)

@@ -172,7 +172,7 @@ class RequestGuard:
         depth = self.limits.max_json_depth
         if (
             body
-            and b"json" in headers.get(b"content-type", b"")
+            and _may_be_parsed_as_json(headers.get(b"content-type", b"").lower())
             and json_depth_exceeds(body, depth)
         ):
             raise InvalidRequest(f"JSON nesting is deeper than {depth} levels")
@@ -214,6 +214,11 @@ def _declared_length(value: bytes | None) -> int | None:
 def _check_size(size: int, limit: int) -> None:
     if size > limit:
         raise PayloadTooLarge(f"request body is larger than {limit} bytes")
+
+
+def _may_be_parsed_as_json(content_type: bytes) -> bool:
+    """FastAPI parses an unlabelled body as JSON, and some routes parse text bodies too."""
+    return not content_type or b"json" in content_type or content_type.startswith(b"text/")
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

@@ -13,6 +13,8 @@ from __future__ import annotations
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from seadragon.api.routes.web import SECURITY_HEADERS
+
 #: The native API's paths; ``/api/chat/completions`` is the OpenAI surface's.
 NATIVE_PATHS = frozenset(
     {"/api/chat", "/api/generate", "/api/embed", "/api/embeddings", "/api/tags", "/api/ps",
@@ -72,6 +74,8 @@ def _wants_page(scope: Scope) -> bool:
 async def _root(scope: Scope, send: Send) -> None:
     headers = [(b"content-type", b"text/plain; charset=utf-8"),
                (b"content-length", str(len(ROOT_ANSWER)).encode())]  # fmt: skip
+    # The same policy as the pages served at this path.
+    headers += [(k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     body = b"" if scope["method"] == "HEAD" else ROOT_ANSWER
     await send({"type": "http.response.body", "body": body})

@@ -8,7 +8,7 @@ the field, so the API answers 400 and the CLI prints the message.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,6 +25,8 @@ USER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")
 KEY_NAME = re.compile(r"[\w .@:/+-]{1,64}")
 MIN_PASSWORD = 8
 MAX_PASSWORD = 1024
+#: The longest an API key may be valid for.
+MAX_KEY_DAYS = 3650
 
 
 def validate_user_name(name: str) -> str:
@@ -55,7 +57,12 @@ def validate_key_name(name: str) -> str:
 
 
 async def create_user(
-    session: AsyncSession, name: str, password: str, *, is_admin: bool = False
+    session: AsyncSession,
+    name: str,
+    password: str,
+    *,
+    is_admin: bool = False,
+    max_band: str | None = None,
 ) -> User:
     validate_user_name(name)
     validate_password(password)
@@ -63,7 +70,9 @@ async def create_user(
         raise Conflict(f"a user named {name!r} already exists", param="name")
     password_hash = await hash_password_async(password)
     try:
-        return await user_repo.add_user(session, name, password_hash, is_admin=is_admin)
+        return await user_repo.add_user(
+            session, name, password_hash, is_admin=is_admin, max_band=max_band
+        )
     except IntegrityError:
         raise Conflict(f"a user named {name!r} already exists", param="name") from None
 
@@ -75,8 +84,14 @@ async def update_user(
     disabled: bool | None = None,
     is_admin: bool | None = None,
     password: str | None = None,
+    max_band: str | None = None,
 ) -> User:
-    """Change a user; disabling or a new password signs them out everywhere."""
+    """Change a user; disabling or a new password signs them out everywhere.
+
+    ``max_band`` must already be checked against the configured bands (``check_band``).
+    """
+    if max_band is not None:
+        user.max_band = max_band
     if password is not None:
         validate_password(password)
         user.password_hash = await hash_password_async(password)
@@ -90,18 +105,45 @@ async def update_user(
     return user
 
 
+def check_expiry(expires_at: datetime, *, now: datetime | None = None) -> datetime:
+    """An expiry in aware UTC, in the future and at most ``MAX_KEY_DAYS`` away."""
+    if expires_at.tzinfo is None:
+        expires_at = expires_at.replace(tzinfo=UTC)
+    now = now or datetime.now(UTC)
+    try:
+        expires_at = expires_at.astimezone(UTC)
+        too_late = expires_at > now + timedelta(days=MAX_KEY_DAYS)
+    except OverflowError:  # e.g. 9999-12-31T23:59:59-14:00 is past the year 9999 in UTC
+        too_late = True
+    if too_late:
+        raise InvalidRequest(
+            f"expires_at must be at most {MAX_KEY_DAYS} days from now", param="expires_at"
+        )
+    if expires_at <= now:
+        raise InvalidRequest("expires_at must be in the future", param="expires_at")
+    return expires_at
+
+
 def check_band(settings: Settings, band: str) -> str:
     if band not in settings.bands:
         raise InvalidRequest(f"band must be one of {', '.join(settings.bands)}", param="band")
     return band
 
 
-def band_allowed(settings: Settings, band: str, *, is_admin: bool) -> bool:
-    """Admins may issue keys at any band; others at the default API band or lower."""
-    if is_admin:
-        return True
-    bands = settings.bands
-    return bands.index(band) >= bands.index(settings.api_key_default_band)
+def max_band_of(settings: Settings, user: User) -> str:
+    """The highest band ``user`` may give their own keys (an admin sets it per user)."""
+    if user.max_band in settings.bands:
+        return user.max_band
+    return settings.api_key_default_band  # unset, or a band no longer configured
+
+
+def lower_band(settings: Settings, *bands: str) -> str:
+    """The lowest of ``bands`` in priority."""
+    return max(bands, key=settings.bands.index)
+
+
+def band_allowed(settings: Settings, band: str, cap: str) -> bool:
+    return settings.bands.index(band) >= settings.bands.index(cap)
 
 
 async def issue_key(
@@ -117,10 +159,7 @@ async def issue_key(
     validate_key_name(name)
     band = check_band(settings, band or settings.api_key_default_band)
     if expires_at is not None:
-        if expires_at.tzinfo is None:
-            expires_at = expires_at.replace(tzinfo=UTC)
-        if expires_at <= datetime.now(UTC):
-            raise InvalidRequest("expires_at must be in the future", param="expires_at")
+        expires_at = check_expiry(expires_at)
     new = generate_key()
     row = await key_repo.add_key(
         session,

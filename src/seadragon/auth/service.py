@@ -15,9 +15,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import NoReturn
-
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from seadragon.auth.caller import Caller
 from seadragon.auth.keys import digest_key, digests_equal, looks_like_key
@@ -28,7 +25,7 @@ from seadragon.auth.passwords import (
     verify_password_async,
 )
 from seadragon.auth.sessions import IssuedSession, SessionTokens, load_secret
-from seadragon.auth.throttle import LoginThrottle
+from seadragon.auth.throttle import LoginThrottle, ThrottleLimits
 from seadragon.config import Settings
 from seadragon.db import keys as key_repo
 from seadragon.db import users as user_repo
@@ -78,7 +75,15 @@ class AuthService:
         self._tokens: SessionTokens | None = None
         if settings.secret_key:
             _ = self.tokens  # a configured secret that is too short stops start-up here
-        self.throttle = LoginThrottle(settings.login_max_failures, settings.login_window_s)
+        self.throttle = LoginThrottle(
+            ThrottleLimits(
+                max_failures=settings.login_max_failures,
+                window_s=settings.login_window_s,
+                account_max_failures=settings.login_account_max_failures,
+                account_window_s=settings.login_account_window_s,
+                account_delay_s=settings.login_account_delay_s,
+            )
+        )
         self._keys: dict[str, _CachedKey] = {}
         self._touched: dict[int, float] = {}
         self._refreshing: set[str] = set()
@@ -242,17 +247,21 @@ class AuthService:
         )
 
     async def login(self, username: str, password: str, client: str) -> LoginResult:
-        """Sign in; unknown user and wrong password fail alike, and failures are throttled."""
+        """Sign in; unknown user and wrong password fail alike, and failures are throttled.
+
+        The attempt is counted before the password is checked (see ``auth.throttle``):
+        a failure leaves it counted, a success clears it.
+        """
         async with self.database.session() as session:
-            await self.throttle.check(session, username, client)
+            attempt = await self.throttle.begin(session, username, client)
             user = await user_repo.find_user(session, username) if username else None
             if user is None:
                 await verify_password_async(dummy_hash(), password)
-                await self._login_failed(session, username, client)
+                raise AuthenticationError(INVALID_LOGIN, code="invalid_credentials")
             ok = await verify_password_async(user.password_hash, password)
             if not ok or user.disabled:
-                await self._login_failed(session, username, client)
-            await self.throttle.reset(session, username, client)
+                raise AuthenticationError(INVALID_LOGIN, code="invalid_credentials")
+            await self.throttle.succeeded(session, attempt)
             if needs_rehash(user.password_hash):
                 user.password_hash = await hash_password_async(password)
             now = datetime.now(UTC)
@@ -263,11 +272,6 @@ class AuthService:
             )
             await session.commit()
         return LoginResult(user, issued)
-
-    async def _login_failed(self, session: AsyncSession, username: str, client: str) -> NoReturn:
-        await self.throttle.record_failure(session, username, client)
-        await session.commit()
-        raise AuthenticationError(INVALID_LOGIN, code="invalid_credentials")
 
     async def logout(self, token: str) -> None:
         """End the session a token names; an invalid token is already signed out."""

@@ -24,6 +24,7 @@ import jwt
 
 from seadragon.config import Settings
 from seadragon.errors import AuthenticationError, ConfigError
+from seadragon.files import private_dir
 
 ALGORITHM = "HS256"
 MIN_SECRET_CHARS = 32
@@ -59,7 +60,7 @@ def load_secret(settings: Settings) -> str:
 
 
 def _persisted_secret(path: Path) -> str:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     try:
         # O_EXCL: when two processes start together, exactly one writes the secret.
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

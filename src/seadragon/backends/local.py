@@ -6,6 +6,11 @@ llama.pooling_type=int:1``): the GGUF declares no pooling, so without it llama.c
 one vector per token instead of one per input. Chat and completions work unchanged with
 it (checked on llama-cpp-python 0.3.36). That server streams no token counts, so usage is
 counted here with the model's own tokenizer and chat template (vocabulary only, ~0.1 s).
+
+The server wants an API key that only this process knows (random, made at each start and
+handed over in the child's environment, which other users cannot read, unlike its
+command line): anyone else on the machine who finds the loopback port gets a 401 instead
+of a way around the gateway's accounts, queue and limits.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import ctypes
 import importlib.util
 import logging
 import os
+import secrets
 import signal
 import socket
 import sys
@@ -70,7 +76,13 @@ class LocalModel(OpenAIBackend):
 
     def __init__(self, slots: int = 1, timeout_s: float = 600.0) -> None:
         # The real port is known at start(); until then requests fail as unreachable.
-        config = BackendConfig(name="local", url="http://127.0.0.1:9", kind="openai", slots=slots)
+        config = BackendConfig(
+            name="local",
+            url="http://127.0.0.1:9",
+            kind="openai",
+            slots=slots,
+            api_key=secrets.token_urlsafe(32),
+        )
         super().__init__(config, timeout_s)
         self._proc: asyncio.subprocess.Process | None = None
         self._output: deque[str] = deque(maxlen=40)
@@ -114,7 +126,7 @@ class LocalModel(OpenAIBackend):
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, "PYTHONUNBUFFERED": "1", "API_KEY": self.config.api_key or ""},
             preexec_fn=_die_with_parent,
         )
         self._reader = asyncio.create_task(self._read_output(self._proc))

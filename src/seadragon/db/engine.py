@@ -7,6 +7,7 @@ on PostgreSQL an advisory lock keeps several gateways starting at once from raci
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -28,6 +29,7 @@ from sqlalchemy.ext.asyncio import (
 
 from seadragon.config import Settings
 from seadragon.errors import ConfigError
+from seadragon.files import private_dir, private_file
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 #: Arbitrary but fixed: the PostgreSQL advisory lock that serialises migrations.
@@ -84,12 +86,26 @@ class Database:
         except Exception:  # the URL is user input; do not echo it (it may hold a password)
             raise ConfigError("database_url (SEADRAGON_DATABASE_URL): not a valid URL") from None
         if url.get_backend_name() == "sqlite":
-            self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+            private_dir(self.settings.data_dir)
             if url.database and url.database != ":memory:":
-                Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, pool_pre_ping=not self.is_sqlite)
+                # SQLite gives its -wal and -shm files the database file's mode.
+                path = Path(url.database)
+                private_dir(path.parent)
+                for existing in (
+                    path.with_name(path.name + "-wal"),
+                    path.with_name(path.name + "-shm"),
+                ):
+                    if existing.exists():
+                        private_file(existing)
+                private_file(path)
+        # hide_parameters: a database error's message must never carry bound values
+        # (password hashes, key digests) into a log.
+        engine = create_async_engine(url, pool_pre_ping=not self.is_sqlite, hide_parameters=True)
         if url.get_backend_name() == "sqlite":
             event.listen(engine.sync_engine, "connect", _set_sqlite_pragmas)
+            # aiosqlite logs every statement with its bound values at DEBUG.
+            chatty = logging.getLogger("aiosqlite")
+            chatty.setLevel(max(logging.INFO, chatty.level))
         self._engine = engine
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
         if migrate:

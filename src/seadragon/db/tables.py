@@ -80,6 +80,8 @@ class User(Base):
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: The highest band this user may give their own keys; None: the default API band.
+    max_band: Mapped[str | None] = mapped_column(String(32), default=None)
 
 
 class ApiKey(Base):
@@ -118,13 +120,15 @@ class LoginSession(Base):
 class LoginFailure(Base):
     """One failed sign-in, counted by every gateway sharing the database (throttling).
 
-    ``key`` is a hash of the username and the client address, so neither is stored.
+    ``key`` is a hash of the username and the client address, ``account`` one of the
+    username alone, so neither is stored.
     """
 
     __tablename__ = "login_failures"
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     key: Mapped[str] = mapped_column(String(64), index=True)
+    account: Mapped[str | None] = mapped_column(String(64), index=True, default=None)
     failed_at: Mapped[datetime] = mapped_column(index=True)
 
 

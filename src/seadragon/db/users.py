@@ -15,9 +15,17 @@ from seadragon.db.tables import LoginSession, User
 
 
 async def add_user(
-    session: AsyncSession, name: str, password_hash: str, *, is_admin: bool = False
+    session: AsyncSession,
+    name: str,
+    password_hash: str,
+    *,
+    is_admin: bool = False,
+    max_band: str | None = None,
 ) -> User:
-    user = User(name=name, password_hash=password_hash, is_admin=is_admin, disabled=False)
+    user = User(
+        name=name, password_hash=password_hash, is_admin=is_admin, disabled=False,
+        max_band=max_band,
+    )  # fmt: skip
     session.add(user)
     await session.flush()
     return user

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
@@ -23,13 +24,20 @@ from seadragon.api.deps import (
     get_caller,
 )
 from seadragon.api.errors import validation_message
+from seadragon.api.guard import json_depth_exceeds
 from seadragon.auth.sessions import IssuedSession
 from seadragon.config import Settings
-from seadragon.errors import AuthenticationError, InvalidRequest
+from seadragon.errors import (
+    AuthenticationError,
+    InvalidRequest,
+    PermissionDenied,
+    UnsupportedMediaType,
+)
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 
-_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+#: Fetch metadata values of requests a page of another site cannot make.
+_OWN_SITE = ("same-origin", "none")
 
 
 class LoginBody(BaseModel):
@@ -39,17 +47,35 @@ class LoginBody(BaseModel):
     password: str = Field(min_length=1, max_length=1024)
 
 
-async def _login_body(request: Request) -> LoginBody:
-    content_type = request.headers.get("content-type", "").lower()
-    data: Any
-    if content_type.startswith(_FORM_TYPES):
-        form = await request.form()
-        data = {k: v for k, v in form.items() if isinstance(v, str)}
-    else:
-        try:
-            data = json.loads(await request.body())
-        except (ValueError, UnicodeDecodeError):
-            raise InvalidRequest("the request body is not valid JSON") from None
+def _refuse_cross_site(request: Request, settings: Settings) -> None:
+    """Login CSRF: a page of another site must not sign the browser into some account.
+
+    A cross-site form cannot send ``application/json`` (that needs a CORS preflight,
+    which fails), and browsers name the page's origin in ``Origin`` and
+    ``Sec-Fetch-Site``; either is enough to refuse. Clients that are not browsers send
+    neither header.
+    """
+    origin = request.headers.get("origin")
+    if origin is not None:
+        parts = urlsplit(origin)
+        host = request.headers.get("host", "")
+        if origin not in settings.cors_origins and (not parts.netloc or parts.netloc != host):
+            raise PermissionDenied("sign-in from another site is not allowed", code="cross_site")
+    elif request.headers.get("sec-fetch-site", "none").lower() not in _OWN_SITE:
+        raise PermissionDenied("sign-in from another site is not allowed", code="cross_site")
+
+
+async def _login_body(request: Request, settings: Settings) -> LoginBody:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/json":
+        raise UnsupportedMediaType("sign-in takes a JSON body: Content-Type: application/json")
+    body = await request.body()
+    if json_depth_exceeds(body, settings.max_json_depth):
+        raise InvalidRequest(f"JSON nesting is deeper than {settings.max_json_depth} levels")
+    try:
+        data: Any = json.loads(body)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise InvalidRequest("the request body is not valid JSON") from None
     if not isinstance(data, dict):
         raise InvalidRequest("the request body must be a JSON object")
     try:
@@ -79,8 +105,9 @@ def _clear_cookies(response: Response, settings: Settings) -> None:
 
 @router.post("/login")
 async def login(request: Request, auth: AuthDep, settings: SettingsDep) -> JSONResponse:
-    """Sign in with a username and password (JSON or form fields)."""
-    body = await _login_body(request)
+    """Sign in with a JSON username and password; refused from another site's page."""
+    _refuse_cross_site(request, settings)
+    body = await _login_body(request, settings)
     client = request.client.host if request.client else "unknown"
     result = await auth.login(body.username, body.password, client)
     user = result.user

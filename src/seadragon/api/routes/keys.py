@@ -15,9 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 from seadragon.api.deps import AuthDep, DbSession, SettingsDep, UserDep
 from seadragon.auth import accounts
 from seadragon.auth.caller import Caller
+from seadragon.config import Settings
 from seadragon.db import keys as key_repo
 from seadragon.db import users as user_repo
-from seadragon.db.tables import ApiKey
+from seadragon.db.tables import ApiKey, User
 from seadragon.errors import InvalidRequest, NotFound, PermissionDenied
 
 router = APIRouter(prefix="/api/keys", tags=["keys"])
@@ -53,7 +54,7 @@ class KeyCreate(BaseModel):
 
     name: StrictStr = Field(default="default", max_length=64)
     band: StrictStr | None = Field(default=None, max_length=32)
-    expires_in_days: StrictInt | None = Field(default=None, ge=1, le=3650)
+    expires_in_days: StrictInt | None = Field(default=None, ge=1, le=accounts.MAX_KEY_DAYS)
     expires_at: datetime | None = None
     #: Administrators may create a key for another user.
     user_id: StrictInt | None = Field(default=None, ge=1, le=_MAX_ID)
@@ -64,6 +65,29 @@ async def _visible_key(db: DbSession, caller: Caller, key_id: int) -> ApiKey:
     if key is None or (key.user_id != caller.user_id and not caller.is_admin):
         raise NotFound(f"no API key with id {key_id}")
     return key
+
+
+def _band_for(settings: Settings, caller: Caller, owner: User, asked: str | None) -> str:
+    """The band of a new key: administrators may give any; users up to their ``max_band``.
+
+    A user's cap is what an administrator allowed them, and never above the band of the
+    API key making the request: no key can mint a key that outranks it.
+    """
+    if asked is not None:
+        accounts.check_band(settings, asked)
+    if caller.is_admin:
+        return asked or settings.api_key_default_band
+    cap = accounts.max_band_of(settings, owner)
+    if caller.auth_type == "api_key":
+        cap = accounts.lower_band(settings, cap, caller.band_cap)
+    if asked is None:
+        return accounts.lower_band(settings, settings.api_key_default_band, cap)
+    if not accounts.band_allowed(settings, asked, cap):
+        raise PermissionDenied(
+            f"band {asked!r} is above {cap!r}, the highest band you may give a key",
+            param="band",
+        )
+    return asked
 
 
 @router.get("")
@@ -95,13 +119,7 @@ async def create_key(
     owner = await user_repo.get_user(db, owner_id)
     if owner is None:
         raise NotFound(f"no user with id {owner_id}", param="user_id")
-    band = accounts.check_band(settings, body.band or settings.api_key_default_band)
-    if not accounts.band_allowed(settings, band, is_admin=caller.is_admin):
-        raise PermissionDenied(
-            f"band {band!r} is above {settings.api_key_default_band!r}, the highest band "
-            "you may give a key",
-            param="band",
-        )
+    band = _band_for(settings, caller, owner, body.band)
     if body.expires_in_days is not None and body.expires_at is not None:
         raise InvalidRequest(
             "give expires_in_days or expires_at, not both", param="expires_in_days"

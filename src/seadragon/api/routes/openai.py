@@ -21,6 +21,7 @@ from seadragon.api.disconnect import EventStreamResponse, unless_disconnected
 from seadragon.api.images import chat_slots, inline_remote_images
 from seadragon.api.model_check import require_model
 from seadragon.api.relay import Relay
+from seadragon.api.request_ids import queue_id
 from seadragon.auth.caller import Caller
 from seadragon.auth.priority import resolve_band
 from seadragon.db.trace import Trace
@@ -94,7 +95,7 @@ async def enqueue(
         request.headers.get("x-seadragon-priority"),
     )
     job = Job(
-        id=request_id,
+        id=queue_id(caller, request_id, chosen="x-request-id" in request.headers),
         kind=kind,
         model=body.model,
         body=backend_body,

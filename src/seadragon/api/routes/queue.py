@@ -8,6 +8,8 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict
 
 from seadragon.api.deps import AdminDep, CallerDep, parse_body
+from seadragon.api.request_ids import lookup_ids
+from seadragon.auth.caller import Caller
 from seadragon.errors import InvalidRequest, NotFound
 from seadragon.queue.base import BaseQueueManager, RequestInfo
 
@@ -73,24 +75,25 @@ async def clear_queue(request: Request, admin: AdminDep, band: str | None = None
     return {"message": "Queue cleared successfully", "cleared": cleared, "band": band}
 
 
-async def _owned(request: Request, caller_id: int | None, is_admin: bool, rid: str) -> RequestInfo:
-    info = await _queue(request).lookup(rid)
-    # Someone else's request looks exactly like an unknown one.
-    if info is None or not (is_admin or info.user_id == caller_id):
-        raise NotFound(f"no queued or running request with id {rid}", param="id")
-    return info
+async def _owned(request: Request, caller: Caller, rid: str) -> RequestInfo:
+    for candidate in lookup_ids(caller, rid):
+        info = await _queue(request).lookup(candidate)
+        # Someone else's request looks exactly like an unknown one.
+        if info is not None and (caller.is_admin or info.user_id == caller.user_id):
+            return info
+    raise NotFound(f"no queued or running request with id {rid}", param="id")
 
 
 @router.get("/requests/{request_id}")
 async def get_request(request_id: str, request: Request, caller: CallerDep) -> dict[str, Any]:
     """Position, ETA and state of one of your requests."""
-    info = await _owned(request, caller.user_id, caller.is_admin, request_id)
-    return _public(info)
+    info = await _owned(request, caller, request_id)
+    return _public(info) | {"id": request_id}
 
 
 @router.delete("/requests/{request_id}")
 async def cancel_request(request_id: str, request: Request, caller: CallerDep) -> dict[str, Any]:
     """Cancel one of your requests (admins: anyone's), queued or running."""
-    await _owned(request, caller.user_id, caller.is_admin, request_id)
-    cancelled = await _queue(request).cancel(request_id)
+    info = await _owned(request, caller, request_id)
+    cancelled = await _queue(request).cancel(info.id)
     return {"id": request_id, "cancelled": cancelled}

@@ -1,4 +1,5 @@
-// The users tab: list, create, promote and demote, reset passwords, disable, delete.
+// The users tab: list, create, promote and demote, reset passwords, disable, delete, and
+// set the highest band each user may give the API keys they make themselves.
 import { api } from "/static/api.js";
 import { confirmAction, h, when } from "/static/dom.js";
 import { badge, listOf, syncRows } from "/static/table.js";
@@ -22,10 +23,11 @@ function askPassword(user) {
 }
 
 export class UsersPanel {
-  /** ctx: {me, flash(msg), fail(msg), usersChanged(users)} */
+  /** ctx: {me, bands(), flash(msg), fail(msg), usersChanged(users)} */
   constructor(ctx) {
     this.ctx = ctx;
     this.users = [];
+    this.bands = [];
     $("user-form").addEventListener("submit", (event) => this.create(event));
   }
 
@@ -42,6 +44,13 @@ export class UsersPanel {
 
   /** Show users already fetched (the admin check fetches them once at start). */
   show(body) {
+    if (!this.bandsAsked) {
+      this.bandsAsked = true;
+      this.ctx.bands().then((bands) => {
+        this.bands = bands;
+        this.show({ data: this.users });
+      }, () => {});
+    }
     this.users = listOf(body, "users");
     this.ctx.usersChanged(this.users);
     syncRows($("users"), this.users, (u) => u.id, (u) => [
@@ -49,9 +58,22 @@ export class UsersPanel {
       u.name,
       u.is_admin ? badge("admin", "accent") : "user",
       u.disabled ? badge("disabled", "bad") : badge("active", "ok"),
+      {
+        sig: `${u.max_band}:${this.bands.join(",")}`,
+        content: () => (this.bands.length ? this.bandSelect(u) : u.max_band),
+      },
       when(u.created_at),
       { sig: `${u.disabled}:${u.is_admin}:${u.id === this.ctx.me.id}`, content: () => this.actions(u) },
     ]);
+  }
+
+  bandSelect(user) {
+    const select = h("select", {
+      "aria-label": `Highest key band for ${user.name}`,
+      onchange: () => this.setMaxBand(user, select.value),
+    }, ...this.bands.map((b) => h("option", { value: b }, b)));
+    select.value = user.max_band;
+    return select;
   }
 
   async load() {
@@ -76,6 +98,10 @@ export class UsersPanel {
       this.ctx.fail(`Could not create user ${name}: ${error.message}`);
     }
     await this.load();
+  }
+
+  async setMaxBand(user, band) {
+    await this.change(user, { max_band: band }, `${user.name}'s own keys may now be up to band ${band}.`);
   }
 
   async change(user, body, done) {

@@ -286,7 +286,8 @@ async function start() {
   $("admin-link").hidden = !user.is_admin;
   try {
     const [problem] = await Promise.all([models.load(), sidebar.load()]);
-    showPageError(problem);
+    // Only ever add a word here: the user may already have been told something meanwhile.
+    if (problem) showPageError(problem);
   } catch (error) {
     if (error.status === 401) return goToLogin();
     throw error;

@@ -5,10 +5,22 @@ const form = document.getElementById("login-form");
 const errorBox = document.getElementById("login-error");
 const submit = document.getElementById("login-submit");
 
-/** Only same-origin paths: "?next=//evil.example" must not become an open redirect. */
+/**
+ * Where to go after signing in: a URL on this origin, or "/".
+ * The URL parser decides, not string checks: it drops tabs and newlines and reads "\\"
+ * as "/", so "/\t/evil.example" or "/\\evil.example" resolve to another origin.
+ */
 function nextPath() {
   const next = new URLSearchParams(location.search).get("next") || "/";
-  return next.startsWith("/") && !next.startsWith("//") && !next.startsWith("/\\") ? next : "/";
+  if (!next.startsWith("/")) return "/";
+  let url;
+  try {
+    url = new URL(next, location.origin);
+  } catch {
+    return "/";
+  }
+  // The whole URL, not its path: "/.//evil.example" has the path "//evil.example".
+  return url.origin === location.origin ? url.href : "/";
 }
 
 function showError(message) {
