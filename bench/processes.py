@@ -136,7 +136,8 @@ async def start_stack(
     upstream = f"http://127.0.0.1:{up_port}"
     env = {
         **os.environ,
-        "PYTHONPATH": str(ROOT),
+        # This checkout's sources first, ahead of whatever ``seadragon`` is installed.
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)]),
         "SEADRAGON_DATA_DIR": str(logs / "data"),
         "SEADRAGON_LOCAL_MODEL": "off",
         "SEADRAGON_QUEUE": mode,

@@ -8,12 +8,14 @@ Timings are printed (``-s``) and checked against loose bounds.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import re
 import statistics
 import time
 import uuid
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -361,3 +363,21 @@ async def test_gateways_learn_workers_from_heartbeats(
     assert [w.id for w in (await gateway.status()).workers] == ["w-gpu"]
     await worker.withdraw("w-gpu")
     await wait_until(lambda: not gateway.models(), timeout=5.0)
+
+
+async def test_a_settled_delivery_is_not_kept_alive_by_its_channel(rabbit: Maker) -> None:
+    """A worker's channel lives for hours: what a finished job left on it must go."""
+    gateway, worker = await rabbit(), await rabbit()
+    gone: list[weakref.ref[object]] = []
+    for _ in range(3):
+        ticket = await gateway.submit(make_job("high"))
+        async with asyncio.timeout(5):
+            delivery = await worker.take("w", ["m"])
+        await delivery.emit(Started("b", delivery.band, delivery.attempt))
+        await delivery.emit(End())
+        await delivery.settle()
+        await outcome(ticket)
+        gone.append(weakref.ref(delivery))
+        del delivery
+    gc.collect()
+    assert [ref() for ref in gone] == [None, None, None]

@@ -9,6 +9,7 @@ from contextlib import AsyncExitStack
 
 from seadragon.backends.registry import start_backends
 from seadragon.config import Settings
+from seadragon.diagnostics import memory_snapshots
 from seadragon.errors import ConfigError
 from seadragon.metrics import Metrics
 from seadragon.queue.base import BaseQueueManager
@@ -68,6 +69,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    memory_snapshots(loop, "worker")
     metrics = Metrics(settings.bands)
     # Built first: a listener that may not be opened stops the worker before it takes work.
     server = MetricsServer(metrics, settings) if settings.worker_metrics_port else None

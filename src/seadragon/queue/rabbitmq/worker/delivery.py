@@ -14,7 +14,7 @@ import secrets
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from aiormq.abc import AbstractChannel
 
@@ -98,10 +98,15 @@ class RabbitDelivery(Delivery):
         self._flush_waits = False
         self._drained_at = 0
         self._ask = ask
+        # ``closing`` makes a new observer of the channel each time it is read, which
+        # stays registered on the channel until it is cancelled: keep this one, and
+        # cancel it on settle, or every job ever run stays in memory with its channel.
+        self._closing: asyncio.Future[Any] | None = None
         if self._channel.is_closed:
             self.cancel("transport")
         else:
-            self._channel.closing.add_done_callback(self._channel_closed)
+            self._closing = self._channel.closing
+            self._closing.add_done_callback(self._channel_closed)
 
     def _channel_closed(self, _: object) -> None:
         self.cancel("transport")
@@ -232,7 +237,9 @@ class RabbitDelivery(Delivery):
         self._settled = True
         self._forget_inflight()
         self._home.settled(self)
-        self._channel.closing.remove_done_callback(self._channel_closed)
+        if self._closing is not None:
+            self._closing.remove_done_callback(self._channel_closed)
+            self._closing.cancel()
         # A transport failure hands the job back so that it is not lost; a caller that
         # is gone (or a finished job) is acked.
         requeue = requeue or (self._reason == "transport" and not self._ended)
