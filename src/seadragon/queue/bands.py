@@ -16,6 +16,7 @@ Times are ``time.monotonic()`` seconds. Nothing here knows about asyncio.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -65,6 +66,8 @@ class Bands:
         self.fair = fair or FairShare("off", {}, len(names))
         self._intervals = list(intervals)
         self._lists: list[list[QueuedJob]] = [[] for _ in self.names]
+        # Queued jobs per model, every band together: dispatch asks it before scanning.
+        self._models: Counter[str] = Counter()
         #: Bumped on every change of membership or order, so positions are recomputed only then.
         self.version = 0
         # A lower bound on the next promotion or deadline: exact after a scan, lowered by
@@ -109,6 +112,7 @@ class Bands:
         for i, candidate in enumerate(entries):
             if candidate is entry:
                 del entries[i]
+                self._uncount(entry)
                 if not entries:
                     self.fair.emptied(entry.band)
                 self.version += 1
@@ -128,6 +132,8 @@ class Bands:
             drained.extend(self._lists[i])
             self._lists[i] = []
             self.fair.emptied(i)
+        for entry in drained:
+            self._uncount(entry)
         self.version += 1
         return drained
 
@@ -144,6 +150,8 @@ class Bands:
             self._lists[band] = keep
             if not keep:
                 self.fair.emptied(band)
+        for entry in expired:
+            self._uncount(entry)
         self._soonest = min((self._due(entry) for entry in self), default=None)
         self.version += 1
         return expired
@@ -183,11 +191,27 @@ class Bands:
 
     def _inserted(self, entry: QueuedJob) -> None:
         self.version += 1
+        self._models[entry.job.model] += 1
         due = self._due(entry)
         if self._soonest is None or due < self._soonest:
             self._soonest = due
 
+    def _uncount(self, entry: QueuedJob) -> None:
+        model = entry.job.model
+        left = self._models[model] - 1
+        if left > 0:
+            self._models[model] = left
+        else:
+            del self._models[model]
+
     # Queries ------------------------------------------------------------------------
+
+    def has_work(self, models: frozenset[str]) -> bool:
+        """Whether any band holds a job for one of ``models`` (without scanning a band)."""
+        counts = self._models
+        if len(models) <= len(counts):
+            return any(model in counts for model in models)
+        return any(model in models for model in counts)
 
     def first_for(self, models: frozenset[str]) -> QueuedJob | None:
         """The next job of the highest band among jobs for ``models`` (fair within it)."""

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import deque
 from collections.abc import Iterable
 
 from seadragon.config import Settings
@@ -45,6 +44,7 @@ from seadragon.queue.base import (
     band_index,
 )
 from seadragon.queue.capacity import Capacity, WorkerTable
+from seadragon.queue.idle import IdleSlots
 from seadragon.queue.memory_handles import Alarm, MemoryDelivery, MemoryTicket, Waiter
 
 
@@ -60,7 +60,7 @@ class MemoryQueue(BaseQueueManager):
         self._running: dict[str, MemoryDelivery] = {}
         # Tickets of queued and running jobs, until the job is settled or ends queued.
         self._tickets: dict[str, MemoryTicket] = {}
-        self._waiters: deque[Waiter] = deque()
+        self._idle = IdleSlots()
         self._workers = WorkerTable()
         self._capacity = Capacity(self._workers.models)
         # One timer for the next promotion or deadline, so waiting jobs age without a poll.
@@ -83,8 +83,7 @@ class MemoryQueue(BaseQueueManager):
         for delivery in self._running.values():
             delivery.cancel()
             delivery.ticket.end(Failed(ServiceUnavailable("gateway shutting down")))
-        while self._waiters:
-            waiter = self._waiters.popleft()
+        for waiter in self._idle.clear():
             if not waiter.future.done():
                 waiter.future.set_exception(QueueUnavailable("the queue is closed"))
 
@@ -190,7 +189,7 @@ class MemoryQueue(BaseQueueManager):
             if self._closed:
                 raise QueueUnavailable("the queue is closed")
             waiter = Waiter(worker_id, wanted, asyncio.get_running_loop().create_future())
-            self._waiters.append(waiter)
+            self._idle.add(waiter)
             self._update()
             try:
                 delivery = await waiter.future
@@ -223,13 +222,12 @@ class MemoryQueue(BaseQueueManager):
         self._alarm.set(self._bands.next_due())
 
     def _dispatch(self) -> None:
-        for waiter in list(self._waiters):
-            if waiter.future.done():
-                self._waiters.remove(waiter)
-                continue
+        # Oldest idle slot first among those a queued job is for: the bands are scanned
+        # once per hand-off, never once per idle slot (queue/idle.py).
+        while self._queued and (waiter := self._idle.head_for(self._bands.has_work)) is not None:
             entry = self._bands.first_for(waiter.models)
-            if entry is None:
-                continue
+            if entry is None:  # has_work said otherwise: never spin on it
+                break
             self._bands.take(entry)
             del self._queued[entry.job.id]
             worker = self._workers.worker(waiter.worker_id)
@@ -242,13 +240,12 @@ class MemoryQueue(BaseQueueManager):
                 on_settle=self._settled,
             )
             self._running[entry.job.id] = delivery
-            self._waiters.remove(waiter)
+            self._idle.discard(waiter)
             waiter.future.set_result(delivery)
 
     def _abandon(self, waiter: Waiter) -> None:
         """A waiting take was cancelled; a job it had been handed goes back unharmed."""
-        if waiter in self._waiters:
-            self._waiters.remove(waiter)
+        self._idle.discard(waiter)
         delivery = waiter.handed()
         if delivery is None:
             return
