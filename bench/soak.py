@@ -36,6 +36,7 @@ from bench.harness import rss_mib
 from bench.processes import ROOT, Stack, start_stack
 
 TOKENS = 32
+NOTES = {"upstream": " (the fake upstream keeps every request it served, by design)"}
 
 
 @dataclass
@@ -135,7 +136,8 @@ def render(
         lines.append(f"| {minute:.1f} | {cells} |")
     lines += ["", "Last half of the samples (least-squares slope):", ""]
     for name, (s, verdict) in verdicts(names, rows, args.grow_mib_per_min).items():
-        lines.append(f"- {name}: {s:+.2f} MiB/min — **{verdict}**")
+        note = NOTES.get(name, "")
+        lines.append(f"- {name}: {s:+.2f} MiB/min — **{verdict}**{note}")
     for kind, why in traffic.failed.items():
         lines.append(f"- last failure of {kind}: {why}")
     return "\n".join(lines) + "\n"
@@ -148,6 +150,7 @@ async def soak(args: argparse.Namespace) -> str:
     }
     if args.tracemalloc:
         settings["SEADRAGON_TRACEMALLOC_DIR"] = str(args.tracemalloc)
+    commit = git_commit()  # what the processes run, whatever is committed meanwhile
     with tempfile.TemporaryDirectory(prefix="sdsoak-") as tmp:
         async with start_stack("rabbitmq", tmp, slots=args.slots, settings=settings) as stack:
             names = [n for n in stack.processes]
@@ -178,12 +181,12 @@ async def soak(args: argparse.Namespace) -> str:
                     sample()
                 await asyncio.gather(*clients)
             sample()
-            return render(args, names, rows, traffic, git_commit())
+            return render(args, names, rows, traffic, commit)
 
 
 def git_commit() -> str:
     done = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True, text=True
     )
     return done.stdout.strip() or "?"
 
