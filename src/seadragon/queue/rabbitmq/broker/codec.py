@@ -116,17 +116,30 @@ class Verdict:
 
 
 def event_body(event: Event) -> dict[str, Any]:
-    if isinstance(event, Failed):
-        err = event.error
+    """An event's wire form (``broker/messages.py``), field by field: this runs once per
+    streamed chunk, so the common case comes first and nothing is introspected."""
+    if isinstance(event, Chunk):
+        return {"t": "chunk", "data": event.data}
+    if isinstance(event, End):
+        return {"t": "end"}
+    if isinstance(event, Started):
         return {
-            "t": "failed",
-            "kind": type(err).__name__,
-            "message": err.message,
-            "param": err.param,
+            "t": "started",
+            "backend": event.backend,
+            "band": event.band,
+            "attempt": event.attempt,
         }
-    if isinstance(event, Chunk | Result):
-        return {"t": type(event).__name__.lower(), "data": event.data}
-    return {"t": type(event).__name__.lower(), **event.__dict__}
+    if isinstance(event, Position):
+        return {
+            "t": "position",
+            "ahead": event.ahead,
+            "eta_s": event.eta_s,
+            "estimated": event.estimated,
+        }
+    if isinstance(event, Result):
+        return {"t": "result", "data": event.data}
+    err = event.error
+    return {"t": "failed", "kind": type(err).__name__, "message": err.message, "param": err.param}
 
 
 def _event(body: AnyEvent) -> Event:
