@@ -26,6 +26,7 @@ import signal
 import subprocess
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,11 +45,16 @@ class Traffic:
     """What the clients sent and got, by kind."""
 
     sent: dict[str, int] = field(default_factory=dict)
-    failed: dict[str, str] = field(default_factory=dict)
+    #: Failures by what the client got (HTTP status and error code, or the exception).
+    why: Counter[str] = field(default_factory=Counter)
     failures: int = 0
 
     def count(self, kind: str) -> None:
         self.sent[kind] = self.sent.get(kind, 0) + 1
+
+    def fail(self, why: str) -> None:
+        self.failures += 1
+        self.why[why] += 1
 
     @property
     def total(self) -> int:
@@ -79,11 +85,17 @@ async def client(
             ) as response:
                 data = await response.read()
                 if response.status != 200 or b"tok" not in data:
-                    traffic.failures += 1
-                    traffic.failed[kind] = f"{response.status} {data[:200]!r}"
+                    traffic.fail(f"{response.status} {_code(data)}")
         except (aiohttp.ClientError, TimeoutError) as exc:
-            traffic.failures += 1
-            traffic.failed[kind] = type(exc).__name__
+            traffic.fail(type(exc).__name__)
+
+
+def _code(body: bytes) -> str:
+    """The error code of an OpenAI-shaped error body, or what the body holds."""
+    try:
+        return str(orjson.loads(body)["error"]["code"])
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        return "no tokens" if body.startswith(b":") or b"data:" in body else repr(body[:80])
 
 
 def slope(points: list[tuple[float, float]]) -> float:
@@ -126,7 +138,7 @@ def render(
         "",
         f"Requests: {traffic.total} ("
         + ", ".join(f"{k} {v}" for k, v in sorted(traffic.sent.items()))
-        + f"), failed {traffic.failures}.",
+        + f"), failed {traffic.failures} (reasons below).",
         "",
         "| minute | " + " | ".join(f"{n} MiB" for n in names) + " |",
         "|---" * (len(names) + 1) + "|",
@@ -138,8 +150,9 @@ def render(
     for name, (s, verdict) in verdicts(names, rows, args.grow_mib_per_min).items():
         note = NOTES.get(name, "")
         lines.append(f"- {name}: {s:+.2f} MiB/min — **{verdict}**{note}")
-    for kind, why in traffic.failed.items():
-        lines.append(f"- last failure of {kind}: {why}")
+    if traffic.why:
+        got = ", ".join(f"{n} x {why}" for why, n in traffic.why.most_common())
+        lines += ["", f"Failed requests by what the client got: {got}."]
     return "\n".join(lines) + "\n"
 
 
