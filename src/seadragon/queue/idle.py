@@ -1,10 +1,10 @@
-"""Slots waiting in the in-process queue's ``take``, indexed by the models they serve.
+"""Slots waiting in the in-process queue's ``take``, indexed by worker and models.
 
-Slots of one backend serve the same models, so the index holds one FIFO of slots per
-set of models: a queue event asks each set once whether any band holds work for it
+The slots of one worker serve the same models, so the index holds one FIFO of slots per
+worker and set of models: a queue event asks each group once whether it may take work
 (``Bands.has_work``, a dictionary lookup per model) instead of scanning the bands once
-per idle slot. ``head_for`` gives the longest-waiting slot among the sets that have
-work, which is the slot the one-by-one scan would have served first
+per idle slot. ``head_for`` gives the longest-waiting slot among the groups that may,
+which is the slot a one-by-one scan of every idle slot would have served first
 (docs/architecture.md, "Dispatch in memory mode").
 """
 
@@ -12,16 +12,23 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Container, Iterator
 
 from seadragon.queue.memory_handles import Waiter
 
+#: Slots that always answer alike: one worker's, for one set of models.
+Group = tuple[str, frozenset[str]]
+
+
+def group_of(waiter: Waiter) -> Group:
+    return (waiter.worker_id, waiter.models)
+
 
 class IdleSlots:
-    """Waiting slots, grouped by their set of models, each group oldest first."""
+    """Waiting slots, grouped by worker and set of models, each group oldest first."""
 
     def __init__(self) -> None:
-        self._groups: dict[frozenset[str], deque[tuple[int, Waiter]]] = {}
+        self._groups: dict[Group, deque[tuple[int, Waiter]]] = {}
         self._arrivals = itertools.count()
 
     def __len__(self) -> int:
@@ -33,11 +40,12 @@ class IdleSlots:
                 yield waiter
 
     def add(self, waiter: Waiter) -> None:
-        group = self._groups.setdefault(waiter.models, deque())
+        group = self._groups.setdefault(group_of(waiter), deque())
         group.append((next(self._arrivals), waiter))
 
     def discard(self, waiter: Waiter) -> None:
-        group = self._groups.get(waiter.models)
+        key = group_of(waiter)
+        group = self._groups.get(key)
         if group is None:
             return
         if group and group[0][1] is waiter:
@@ -48,7 +56,7 @@ class IdleSlots:
                     del group[i]
                     break
         if not group:
-            del self._groups[waiter.models]
+            del self._groups[key]
 
     def clear(self) -> list[Waiter]:
         """Remove and return every waiting slot."""
@@ -56,16 +64,21 @@ class IdleSlots:
         self._groups.clear()
         return waiting
 
-    def head_for(self, has_work: Callable[[frozenset[str]], bool]) -> Waiter | None:
-        """The longest-waiting slot whose models ``has_work``; slots gone are dropped."""
+    def head_for(
+        self, ready: Callable[[Waiter], bool], skip: Container[Group] = ()
+    ) -> Waiter | None:
+        """The longest-waiting slot, outside the groups in ``skip``, that is ``ready``
+        (asked of each group's first slot, for the whole group); slots gone are dropped."""
         best: tuple[int, Waiter] | None = None
-        for models in list(self._groups):
-            group = self._groups[models]
+        for key in list(self._groups):
+            group = self._groups[key]
             while group and group[0][1].future.done():
                 group.popleft()
             if not group:
-                del self._groups[models]
+                del self._groups[key]
                 continue
-            if (best is None or group[0][0] < best[0]) and has_work(models):
+            if key in skip:
+                continue
+            if (best is None or group[0][0] < best[0]) and ready(group[0][1]):
                 best = group[0]
         return None if best is None else best[1]

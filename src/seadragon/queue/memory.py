@@ -44,7 +44,7 @@ from seadragon.queue.base import (
     band_index,
 )
 from seadragon.queue.capacity import Capacity, WorkerTable
-from seadragon.queue.idle import IdleSlots
+from seadragon.queue.idle import Group, IdleSlots, group_of
 from seadragon.queue.memory_handles import Alarm, MemoryDelivery, MemoryTicket, Waiter
 
 
@@ -224,10 +224,12 @@ class MemoryQueue(BaseQueueManager):
     def _dispatch(self) -> None:
         # Oldest idle slot first among those a queued job is for: the bands are scanned
         # once per hand-off, never once per idle slot (queue/idle.py).
-        while self._queued and (waiter := self._idle.head_for(self._bands.has_work)) is not None:
+        skip: set[Group] = set()  # groups that found nothing this time
+        while self._queued and (waiter := self._idle.head_for(self._may_take, skip)) is not None:
             entry = self._bands.first_for(waiter.models)
-            if entry is None:  # has_work said otherwise: never spin on it
-                break
+            if entry is None:
+                skip.add(group_of(waiter))
+                continue
             self._bands.take(entry)
             del self._queued[entry.job.id]
             worker = self._workers.worker(waiter.worker_id)
@@ -242,6 +244,9 @@ class MemoryQueue(BaseQueueManager):
             self._running[entry.job.id] = delivery
             self._idle.discard(waiter)
             waiter.future.set_result(delivery)
+
+    def _may_take(self, waiter: Waiter) -> bool:
+        return self._bands.has_work(waiter.models)
 
     def _abandon(self, waiter: Waiter) -> None:
         """A waiting take was cancelled; a job it had been handed goes back unharmed."""
