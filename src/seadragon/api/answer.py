@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from seadragon.api.assembly import Assembly
+from seadragon.api.request_ids import public_id
 from seadragon.queue.base import Job, Position, Started
 
 _ID_PREFIX = {"chat": "chatcmpl-", "completion": "cmpl-"}
@@ -45,7 +46,7 @@ class Answer:
 
     @property
     def id(self) -> str:
-        return _ID_PREFIX.get(self.job.kind, "") + self.job.id
+        return _ID_PREFIX.get(self.job.kind, "") + public_id(self.job.id)
 
     def rewrite(self, data: dict[str, Any]) -> dict[str, Any]:
         """A streamed chunk as the caller sees it."""

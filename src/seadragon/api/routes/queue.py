@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict
 
 from seadragon.api.deps import AdminDep, CallerDep, parse_body
-from seadragon.api.request_ids import lookup_ids
+from seadragon.api.request_ids import lookup_ids, public_id
 from seadragon.auth.caller import Caller
 from seadragon.errors import InvalidRequest, NotFound
 from seadragon.queue.base import BaseQueueManager, RequestInfo
@@ -28,7 +28,7 @@ def _queue(request: Request) -> BaseQueueManager:
 
 def _public(info: RequestInfo) -> dict[str, Any]:
     data = {
-        "id": info.id,
+        "id": public_id(info.id),
         "model": info.model,
         "state": info.state,
         "band": info.band,
@@ -43,14 +43,19 @@ def _public(info: RequestInfo) -> dict[str, Any]:
     return data
 
 
+def _admin_row(info: RequestInfo) -> dict[str, Any]:
+    return _public(info) | {"user_id": info.user_id, "queue_id": info.id}
+
+
 @router.get("/status")
 async def queue_status(request: Request, caller: CallerDep) -> dict[str, Any]:
     """Depth, oldest wait and workers; admins also see every request."""
     status = await _queue(request).status()
     data = status.to_dict()
     if caller.is_admin:
-        data["queued"] = [_public(i) | {"user_id": i.user_id} for i in status.queued]
-        data["running"] = [_public(i) | {"user_id": i.user_id} for i in status.running]
+        # ``queue_id`` names the request unambiguously for cancelling another user's.
+        data["queued"] = [_admin_row(i) for i in status.queued]
+        data["running"] = [_admin_row(i) for i in status.running]
     else:
         mine = [i for i in status.queued + status.running if i.user_id == caller.user_id]
         data["queued"] = len(status.queued)

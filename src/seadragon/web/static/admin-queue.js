@@ -83,13 +83,13 @@ export class QueuePanel {
       }, "Cancel"),
     });
     $("running-count").textContent = String(status.running.length);
-    syncRows($("running"), status.running, (r) => r.id, (r) => [
+    syncRows($("running"), status.running, (r) => r.queue_id ?? r.id, (r) => [
       { content: r.id, cls: "rid" }, r.model, badge(r.band), r.backend ?? "–", user(r),
       { content: duration(r.waited_s), cls: "num" }, cancel(r),
     ]);
     const queued = [...status.queued].sort((a, b) => (a.position ?? 1e9) - (b.position ?? 1e9));
     $("queued-count").textContent = String(queued.length);
-    syncRows($("queued"), queued, (r) => r.id, (r) => [
+    syncRows($("queued"), queued, (r) => r.queue_id ?? r.id, (r) => [
       { content: r.position ?? "–", cls: "num" }, { content: r.id, cls: "rid" }, r.model,
       badge(r.band, "accent"),
       r.entry_band && r.entry_band !== r.band ? badge(`${r.entry_band} ↑ aged`, "warn") : r.entry_band ?? "–",
@@ -170,7 +170,7 @@ export class QueuePanel {
       `Cancel request ${item.id} (${item.model})?`, "Cancel request", "Keep waiting");
     if (!ok) return;
     try {
-      await api("DELETE", `/api/queue/requests/${encodeURIComponent(item.id)}`);
+      await api("DELETE", `/api/queue/requests/${encodeURIComponent(item.queue_id ?? item.id)}`);
       this.ctx.flash(`Cancelled request ${item.id}.`);
     } catch (error) {
       this.ctx.fail(`Could not cancel ${item.id}: ${error.message}`);
