@@ -1,4 +1,4 @@
-"""The ``seadragon`` command: run the gateway and manage users, keys and the database.
+"""The ``seadragon`` command: run the gateway; manage users, keys, the database, the queue.
 
 Every command reads the same settings as the server (``SEADRAGON_*`` variables, the
 config file), so ``SEADRAGON_DATABASE_URL=postgresql+asyncpg://…`` points it at
@@ -16,6 +16,7 @@ from seadragon.cli_console import database_label, fail, out, run, settings_or_ex
 from seadragon.cli_help import print_version, serve_epilog
 from seadragon.cli_keys import keys_app
 from seadragon.cli_limits import limits_app
+from seadragon.cli_queue import queue_app
 from seadragon.db.engine import Database, head_revision
 from seadragon.errors import ConfigError
 
@@ -31,6 +32,7 @@ app.add_typer(users_app, name="users")
 app.add_typer(keys_app, name="keys")
 app.add_typer(db_app, name="db")
 app.add_typer(limits_app, name="limits")
+app.add_typer(queue_app, name="queue")
 
 
 @app.callback()

@@ -39,8 +39,8 @@ class LimitedQueue(BaseQueueManager):
     def connected(self) -> bool:
         return self.inner.connected
 
-    async def switch(self, switch: Switch, on: bool) -> None:
-        await self.inner.switch(switch, on)
+    async def switch(self, switch: Switch, on: bool) -> Mark:
+        return await self.inner.switch(switch, on)
 
     async def restore_control(self, marks: list[tuple[Switch, Mark]]) -> None:
         await self.inner.restore_control(marks)

@@ -187,7 +187,7 @@ class BaseQueueManager(ABC):
         """Fail every queued job (of one band, or all) with ``RequestCleared``; count them."""
 
     @abstractmethod
-    async def switch(self, switch: Switch, on: bool) -> None:
+    async def switch(self, switch: Switch, on: bool) -> Mark:
         """Pause or resume, drain or undrain, here and in every process of the queue."""
 
     @abstractmethod

@@ -86,6 +86,10 @@ class QueueControl:
 
     # Questions ----------------------------------------------------------------------
 
+    def is_on(self, switch: Switch) -> bool:
+        mark = self._marks.get(switch)
+        return mark is not None and mark.on
+
     def active(self, kind: SwitchKind) -> list[tuple[Switch, Mark]]:
         return [(s, m) for s, m in self._marks.items() if s.kind == kind and m.on]
 

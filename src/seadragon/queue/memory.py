@@ -156,9 +156,10 @@ class MemoryQueue(BaseQueueManager):
         self._update()
         return len(cleared)
 
-    async def switch(self, switch: Switch, on: bool) -> None:
-        self.control.set(switch, on)
+    async def switch(self, switch: Switch, on: bool) -> Mark:
+        mark = self.control.set(switch, on)
         self._update()
+        return mark
 
     async def restore_control(self, marks: list[tuple[Switch, Mark]]) -> None:
         self.control.merge(marks)

@@ -126,10 +126,11 @@ class RabbitMQQueue(BaseQueueManager):
     async def clear(self, band: str | None = None) -> int:
         return await self._gateway.clear(band)
 
-    async def switch(self, switch: Switch, on: bool) -> None:
-        self.control.set(switch, on)
+    async def switch(self, switch: Switch, on: bool) -> Mark:
+        mark = self.control.set(switch, on)
         self._switched()
         await self._parts.control.share()
+        return mark
 
     async def restore_control(self, marks: list[tuple[Switch, Mark]]) -> None:
         if self.control.merge(marks):
