@@ -25,8 +25,10 @@ def sse(data: dict[str, Any]) -> bytes:
 
 
 def position_comment(position: Position) -> bytes:
-    """An SSE comment line, which OpenAI SDKs ignore, telling the caller where it waits."""
-    return f": queue position={position.ahead} eta_s={position.eta_s:.1f}\n\n".encode()
+    """An SSE comment line, which OpenAI SDKs ignore, telling the caller where it waits
+    (``state=paused`` while its band is paused by an administrator)."""
+    state = " state=paused" if position.paused else ""
+    return f": queue position={position.ahead} eta_s={position.eta_s:.1f}{state}\n\n".encode()
 
 
 def started_comment(started: Started) -> bytes:

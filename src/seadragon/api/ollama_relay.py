@@ -80,6 +80,7 @@ class NativeRelay(Relay):
             "queue_position": position.ahead,
             "eta_s": round(position.eta_s, 1),
             "estimated": position.estimated,
+            "paused": position.paused,
         }
         return line
 

@@ -7,9 +7,10 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict
 
-from seadragon.api.deps import AdminDep, CallerDep, parse_body
+from seadragon.api.deps import AdminDep, CallerDep, DbSession, parse_body
 from seadragon.api.request_ids import lookup_ids, public_id
 from seadragon.auth.caller import Caller
+from seadragon.db import queue_audit
 from seadragon.errors import InvalidRequest, NotFound
 from seadragon.queue.base import BaseQueueManager, RequestInfo
 
@@ -40,6 +41,7 @@ def _public(info: RequestInfo) -> dict[str, Any]:
         data["position"] = info.position.ahead
         data["eta_s"] = round(info.position.eta_s, 1)
         data["position_estimated"] = info.position.estimated
+        data["paused"] = info.position.paused
     return data
 
 
@@ -68,7 +70,9 @@ async def queue_status(request: Request, caller: CallerDep) -> dict[str, Any]:
 
 
 @router.post("/clear")
-async def clear_queue(request: Request, admin: AdminDep, band: str | None = None) -> dict[str, Any]:
+async def clear_queue(
+    request: Request, admin: AdminDep, db: DbSession, band: str | None = None
+) -> dict[str, Any]:
     """End every queued request (of one band, or all) with a clear error; running ones finish."""
     is_json = request.headers.get("content-type", "").startswith("application/json")
     if band is None and is_json and (await request.body()).strip():
@@ -77,6 +81,8 @@ async def clear_queue(request: Request, admin: AdminDep, band: str | None = None
     if band is not None and band not in bands:
         raise InvalidRequest(f"unknown band {band!r}; bands are {bands}", param="band")
     cleared = await _queue(request).clear(band)
+    queue_audit.add_entry(db, admin, "clear", band=band, cleared=cleared)
+    await db.commit()
     return {"message": "Queue cleared successfully", "cleared": cleared, "band": band}
 
 
