@@ -48,10 +48,10 @@ async def measure(slots: int, backends: int, jobs: int, idle_events: int) -> dic
     calls = 0
     first_for = queue._bands.first_for  # counted, as a profiler would
 
-    def counted(models: frozenset[str]) -> object:
+    def counted(models: frozenset[str], *rest: object) -> object:
         nonlocal calls
         calls += 1
-        return first_for(models)
+        return first_for(models, *rest)  # type: ignore[arg-type]
 
     queue._bands.first_for = counted  # type: ignore[method-assign]
     started: dict[str, float] = {}

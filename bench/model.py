@@ -3,6 +3,7 @@ direct to the very model server the gateway started, at concurrency = its slots.
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from bench.harness import CHUNKS, Log, median, run_load
@@ -21,14 +22,20 @@ async def real_model(log: Log, lab: Lab, sizes: Sizes) -> dict[str, Any]:
         log.say("-- 6 real model: skipped, Seadragon's 'local' extra is not installed")
         return {}
     port = free_port()
+    key = secrets.token_urlsafe(16)  # so that the bench can reach the model server directly
     settings = {
+        "SEADRAGON_LOCAL_MODEL_API_KEY": key,
         "SEADRAGON_LOCAL_MODEL": "on",
         "SEADRAGON_LOCAL_MODEL_PORT": str(port),
         "SEADRAGON_LOCAL_MODEL_SLOTS": "1",
     }
     gateway = await start_seadragon(lab, "memory", [], settings, name="model")
     direct = Target(
-        "model-direct", "openai", f"http://127.0.0.1:{port}/v1/chat/completions", "model-direct"
+        "model-direct",
+        "openai",
+        f"http://127.0.0.1:{port}/v1/chat/completions",
+        "model-direct",
+        headers={"Authorization": f"Bearer {key}"},
     )
     spec = {
         "mode": "closed",

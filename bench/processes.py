@@ -97,13 +97,15 @@ def spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[b
 
 
 async def wait_until(check: Callable[[], Awaitable[bool]], what: str, limit_s: float = 60) -> None:
-    async with asyncio.timeout(limit_s):
-        while True:
-            with suppress(httpx.HTTPError):
-                if await check():
-                    return
-            await asyncio.sleep(0.1)
-    raise TimeoutError(what)
+    try:
+        async with asyncio.timeout(limit_s):
+            while True:
+                with suppress(httpx.HTTPError):
+                    if await check():
+                        return
+                await asyncio.sleep(0.1)
+    except TimeoutError:
+        raise TimeoutError(f"{what}: not within {limit_s:g} s") from None
 
 
 def cli(env: dict[str, str], *args: str, stdin: str | None = None) -> str:

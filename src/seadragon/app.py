@@ -31,6 +31,7 @@ from seadragon.api.routes import (
     ollama_meta,
     openai,
     queue,
+    queue_control,
     requests,
     responses,
     setup,
@@ -43,6 +44,7 @@ from seadragon.auth.service import AuthService
 from seadragon.auth.setup import issue_token, setup_url
 from seadragon.backends.registry import start_backends
 from seadragon.config import Settings, get_settings
+from seadragon.db import queue_audit
 from seadragon.db.engine import Database
 from seadragon.db.request_log import RequestLogWriter
 from seadragon.db.retention import RequestLogRetention
@@ -66,6 +68,7 @@ ROUTERS = (
     ollama_meta.router,
     ollama_admin.router,
     queue.router,
+    queue_control.router,
     health.router,
     auth.router,
     users.router,
@@ -147,6 +150,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         queue_manager = make_queue(settings)
         await queue_manager.start()
         stack.push_async_callback(queue_manager.close)
+        async with database.session() as session:  # pauses and drains outlive restarts
+            await queue_manager.restore_control(await queue_audit.switch_marks(session))
         app.state.queue = LimitedQueue(queue_manager, limiter)
         availability = ModelAvailability(settings.model_down_window_s)
         watcher = asyncio.create_task(availability.watch(queue_manager.workers))

@@ -1,4 +1,5 @@
-"""The ``seadragon`` command: run the gateway and manage users, keys and the database.
+"""The ``seadragon`` command: run the gateway; manage users, keys, limits, the database and,
+through a running gateway, models and the queue.
 
 Every command reads the same settings as the server (``SEADRAGON_*`` variables, the
 config file), so ``SEADRAGON_DATABASE_URL=postgresql+asyncpg://…`` points it at
@@ -16,6 +17,8 @@ from seadragon.cli_console import database_label, fail, out, run, settings_or_ex
 from seadragon.cli_help import print_version, serve_epilog
 from seadragon.cli_keys import keys_app
 from seadragon.cli_limits import limits_app
+from seadragon.cli_models import models_app
+from seadragon.cli_queue import queue_app
 from seadragon.db.engine import Database, head_revision
 from seadragon.errors import ConfigError
 
@@ -31,6 +34,8 @@ app.add_typer(users_app, name="users")
 app.add_typer(keys_app, name="keys")
 app.add_typer(db_app, name="db")
 app.add_typer(limits_app, name="limits")
+app.add_typer(models_app, name="models")
+app.add_typer(queue_app, name="queue")
 
 
 @app.callback()

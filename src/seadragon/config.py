@@ -155,6 +155,8 @@ class Settings(BaseSettings):
     #: 0: any free port, chosen at start (a stale server can never block it).
     local_model_port: int = Field(default=0, ge=0, le=65535)
     local_model_slots: int = Field(default=1, ge=1, le=16)
+    #: The key the local model server demands; empty: a random one only this process knows.
+    local_model_api_key: str = ""
     model_refresh_s: float = Field(default=30.0, gt=0)
     model_options: dict[str, ModelOptions] = Field(default_factory=dict)
     #: A model served within this window whose backends are all down now is a 503, not a 404.

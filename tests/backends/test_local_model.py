@@ -155,3 +155,17 @@ async def test_the_server_answers_only_seadragon(model: LocalModel) -> None:
                 ) as response:
                     assert response.status == 401, (path, headers)
     assert await model.list_models() == [MODEL]  # Seadragon itself holds the key
+
+
+async def test_a_configured_key_is_the_one_the_server_demands() -> None:
+    require_local_model()
+    local = LocalModel(api_key="chosen-for-a-benchmark")
+    try:
+        await local.start(0)
+        async with aiohttp.ClientSession() as session:
+            for key, status in (("chosen-for-a-benchmark", 200), ("guessed", 401)):
+                headers = {"Authorization": f"Bearer {key}"}
+                async with session.get(f"{local.base_url}/models", headers=headers) as response:
+                    assert response.status == status, key
+    finally:
+        await local.close()

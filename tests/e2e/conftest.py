@@ -187,7 +187,8 @@ def serving(app: Any) -> Iterator[str]:
 
 @pytest.fixture
 def fake() -> Iterator[ScriptedOllama]:
-    with ScriptedOllama(models=MODELS, tokens=8) as server:
+    # A copy: model management tests pull and delete models on the fake.
+    with ScriptedOllama(models=list(MODELS), tokens=8) as server:
         yield server
 
 

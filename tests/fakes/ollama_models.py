@@ -5,13 +5,15 @@ State is the fake's ``config.models`` (what it has) and ``loaded`` (what it hold
 memory). A pull streams Ollama's progress lines layer by layer, paced by
 ``config.token_delay``, and adds the model only once it succeeded. Magic names: a pull
 of ``missing*`` fails at the manifest (as Ollama does for an unknown name), ``halfway*``
-fails in the middle of its first layer.
+fails in the middle of its first layer. ``hold_pulls()`` stops every pull halfway through
+its first layer until ``release_pulls()``, so a test can see a pull in progress.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import threading
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -52,9 +54,12 @@ class ModelManagement(FakeServer):
 
     loaded: set[str]
     blobs: set[str]
+    pulls_go: threading.Event
 
     def model_routes(self) -> list[Route]:
         self.loaded, self.blobs = set(), set()
+        self.pulls_go = threading.Event()
+        self.pulls_go.set()
         return [
             Route("/api/ps", self.ps),
             Route("/api/show", self.show, methods=["POST"]),
@@ -65,6 +70,12 @@ class ModelManagement(FakeServer):
             Route("/api/delete", self.delete, methods=["DELETE"]),
             Route("/api/blobs/{digest}", self.blob, methods=["HEAD", "POST"]),
         ]
+
+    def hold_pulls(self) -> None:
+        self.pulls_go.clear()
+
+    def release_pulls(self) -> None:
+        self.pulls_go.set()
 
     def resolve(self, model: str) -> str | None:
         for name in (model, f"{model}:latest"):
@@ -137,6 +148,8 @@ class ModelManagement(FakeServer):
                 completed = total * step // STEPS
                 yield {"status": f"pulling {digest[7:19]}", "digest": digest, "total": total,
                        "completed": completed}  # fmt: skip
+                if layer == 0 and step == STEPS // 2 and not self.pulls_go.is_set():
+                    await asyncio.to_thread(self.pulls_go.wait)
         yield {"status": "verifying sha256 digest"}
         yield {"status": "writing manifest"}
         if name not in self.config.models:

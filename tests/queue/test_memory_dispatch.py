@@ -17,6 +17,7 @@ from slots import make_job
 from seadragon.config import Settings
 from seadragon.queue.bands import QueuedJob
 from seadragon.queue.base import Delivery
+from seadragon.queue.control_state import Switch
 from seadragon.queue.memory import MemoryQueue
 
 
@@ -34,9 +35,9 @@ def count_first_for(queue: MemoryQueue) -> list[int]:
     bands = queue._bands
     scan = bands.first_for
 
-    def counted(models: frozenset[str]) -> QueuedJob | None:
+    def counted(models: frozenset[str], *rest: Any) -> QueuedJob | None:
         calls[0] += 1
-        return scan(models)
+        return scan(models, *rest)
 
     bands.first_for = counted  # type: ignore[method-assign]
     return calls
@@ -109,3 +110,38 @@ async def test_a_cancelled_slot_leaves_the_index_and_the_next_one_is_served(
     await queue.submit(job)
     assert (await stays).job.id == job.id
     assert len(queue._idle) == 0
+
+
+async def test_a_slot_with_only_paused_work_does_not_hold_up_the_others(
+    queue: MemoryQueue,
+) -> None:
+    first = takers(queue, "a", ["m"], 1)[0]
+    await asyncio.sleep(0)
+    second = takers(queue, "b", ["n"], 1)[0]
+    await asyncio.sleep(0)
+    await queue.switch(Switch.pause(model="m"), True)
+    held, runs = make_job("high", model="m"), make_job("low", model="n")
+    await queue.submit(held)
+    await queue.submit(runs)
+    async with asyncio.timeout(5):
+        assert (await second).job.id == runs.id
+    assert not first.done()
+    await queue.switch(Switch.pause(model="m"), False)
+    assert (await first).job.id == held.id
+
+
+async def test_a_draining_worker_s_slots_are_passed_over_for_another_worker_s(
+    queue: MemoryQueue,
+) -> None:
+    drained = takers(queue, "a", ["m"], 2)
+    await asyncio.sleep(0)
+    other = takers(queue, "b", ["m"], 1)[0]
+    await asyncio.sleep(0)
+    await queue.switch(Switch.drain("a"), True)
+    job = make_job("high", model="m")
+    await queue.submit(job)
+    async with asyncio.timeout(5):
+        assert (await other).job.id == job.id
+    assert not any(t.done() for t in drained)
+    for task in drained:
+        task.cancel()

@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from seadragon.api.assembly import Assembly
+from seadragon.api.request_ids import public_id
 from seadragon.queue.base import Job, Position, Started
 
 _ID_PREFIX = {"chat": "chatcmpl-", "completion": "cmpl-"}
@@ -24,8 +25,10 @@ def sse(data: dict[str, Any]) -> bytes:
 
 
 def position_comment(position: Position) -> bytes:
-    """An SSE comment line, which OpenAI SDKs ignore, telling the caller where it waits."""
-    return f": queue position={position.ahead} eta_s={position.eta_s:.1f}\n\n".encode()
+    """An SSE comment line, which OpenAI SDKs ignore, telling the caller where it waits
+    (``state=paused`` while its band is paused by an administrator)."""
+    state = " state=paused" if position.paused else ""
+    return f": queue position={position.ahead} eta_s={position.eta_s:.1f}{state}\n\n".encode()
 
 
 def started_comment(started: Started) -> bytes:
@@ -45,7 +48,7 @@ class Answer:
 
     @property
     def id(self) -> str:
-        return _ID_PREFIX.get(self.job.kind, "") + self.job.id
+        return _ID_PREFIX.get(self.job.kind, "") + public_id(self.job.id)
 
     def rewrite(self, data: dict[str, Any]) -> dict[str, Any]:
         """A streamed chunk as the caller sees it."""

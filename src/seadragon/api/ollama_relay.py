@@ -23,6 +23,7 @@ from typing import Any, Literal
 import orjson
 
 from seadragon.api.relay import NO_ANSWER, Relay
+from seadragon.api.request_ids import public_id
 from seadragon.errors import SeadragonError, UpstreamError
 from seadragon.queue.base import Chunk, End, Failed, Position, Result, Started
 
@@ -74,11 +75,12 @@ class NativeRelay(Relay):
     def _position(self, position: Position) -> dict[str, Any]:
         line = self._piece("")
         line["seadragon"] = {
-            "request_id": self.trace.job.id,
+            "request_id": public_id(self.trace.job.id),
             "band": self.trace.job.band,
             "queue_position": position.ahead,
             "eta_s": round(position.eta_s, 1),
             "estimated": position.estimated,
+            "paused": position.paused,
         }
         return line
 

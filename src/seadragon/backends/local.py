@@ -74,14 +74,16 @@ class LocalModel(OpenAIBackend):
 
     model_name = MODEL_NAME
 
-    def __init__(self, slots: int = 1, timeout_s: float = 600.0) -> None:
+    def __init__(
+        self, slots: int = 1, timeout_s: float = 600.0, api_key: str | None = None
+    ) -> None:
         # The real port is known at start(); until then requests fail as unreachable.
         config = BackendConfig(
             name="local",
             url="http://127.0.0.1:9",
             kind="openai",
             slots=slots,
-            api_key=secrets.token_urlsafe(32),
+            api_key=api_key or secrets.token_urlsafe(32),
         )
         super().__init__(config, timeout_s)
         self._proc: asyncio.subprocess.Process | None = None

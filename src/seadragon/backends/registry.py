@@ -98,7 +98,11 @@ async def _start_local(settings: Settings) -> LocalModel | None:
             "(pip install 'seadragon[local]'); starting without it"
         )
         return None
-    local = LocalModel(slots=settings.local_model_slots, timeout_s=settings.request_timeout_s)
+    local = LocalModel(
+        slots=settings.local_model_slots,
+        timeout_s=settings.request_timeout_s,
+        api_key=settings.local_model_api_key or None,
+    )
     try:
         await local.start(settings.local_model_port)
     except UpstreamError as exc:

@@ -1,6 +1,6 @@
 """Seadragon's tables: users, their API keys and login sessions, failed sign-ins, the
-request log, the web chat's conversations, the one-time first-start setup token, and
-limits with their shared counters.
+request log, the web chat's conversations, the one-time first-start setup token,
+limits with their shared counters, and the audit log of queue control.
 
 ``migrations/versions`` creates exactly these; a change here needs a new revision.
 Every timestamp is timezone-aware UTC, on SQLite too (see ``UtcDateTime``).
@@ -267,3 +267,30 @@ class LimitLease(Base):
     subject: Mapped[str] = mapped_column(String(24), primary_key=True)
     request_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     expires_at: Mapped[datetime] = mapped_column()
+
+
+class QueueAudit(Base):
+    """One queue control action of an administrator: who, what, when, on what.
+
+    Pauses and drains are replayed from here when a gateway starts (``db/queue_audit.py``):
+    ``at`` is the switch's stamp, to the microsecond. ``user_id``/``key_id`` are plain
+    integers, so the log outlives deleted users and keys; ``user_name`` keeps the name.
+    """
+
+    __tablename__ = "queue_audit"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    user_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    user_name: Mapped[str | None] = mapped_column(String(64), default=None)
+    key_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    #: api_key | session
+    via: Mapped[str] = mapped_column(String(16))
+    #: pause | resume | drain | undrain | clear
+    action: Mapped[str] = mapped_column(String(16))
+    band: Mapped[str | None] = mapped_column(String(32), default=None)
+    model: Mapped[str | None] = mapped_column(String(255), default=None)
+    #: A backend name or a worker id (drain, undrain).
+    target: Mapped[str | None] = mapped_column(String(255), default=None)
+    #: clear: how many queued requests it ended.
+    cleared: Mapped[int | None] = mapped_column(Integer, default=None)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from seadragon.api.request_ids import public_id
 from seadragon.errors import QueueTimeout, RequestCancelled, RequestCleared, SeadragonError
 
 
@@ -90,7 +91,7 @@ class Trace:
         self, error: SeadragonError | None, http_status: int, *, rejected: bool = False
     ) -> dict[str, Any]:
         return {
-            "request_id": self.job.id,
+            "request_id": public_id(self.job.id),
             "user_id": self.job.user_id,
             "key_id": self.job.key_id,
             "kind": self.job.kind,

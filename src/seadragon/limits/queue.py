@@ -19,6 +19,7 @@ from seadragon.queue.base import (
     Ticket,
     WorkerInfo,
 )
+from seadragon.queue.control_state import Mark, QueueControl, Switch
 
 
 class LimitedQueue(BaseQueueManager):
@@ -26,6 +27,7 @@ class LimitedQueue(BaseQueueManager):
         self.inner = inner
         self.limiter = limiter
         self.name = inner.name
+        self.control: QueueControl = inner.control
 
     async def start(self) -> None:
         await self.inner.start()
@@ -36,6 +38,12 @@ class LimitedQueue(BaseQueueManager):
     @property
     def connected(self) -> bool:
         return self.inner.connected
+
+    async def switch(self, switch: Switch, on: bool) -> Mark:
+        return await self.inner.switch(switch, on)
+
+    async def restore_control(self, marks: list[tuple[Switch, Mark]]) -> None:
+        await self.inner.restore_control(marks)
 
     async def submit(self, job: Job) -> Ticket:
         await self.limiter.admit(job)

@@ -48,7 +48,7 @@ class QueuedJob:
             band=band,
             entry_band=job.band,
             user_id=job.user_id,
-            state="queued",
+            state="paused" if position.paused else "queued",
             waited_s=now - self.submitted_at,
             position=position,
         )
@@ -213,10 +213,18 @@ class Bands:
             return any(model in counts for model in models)
         return any(model in models for model in counts)
 
-    def first_for(self, models: frozenset[str]) -> QueuedJob | None:
-        """The next job of the highest band among jobs for ``models`` (fair within it)."""
+    def first_for(
+        self, models: frozenset[str], paused: Callable[[str, str], bool] | None = None
+    ) -> QueuedJob | None:
+        """The next job of the highest band among jobs for ``models`` (fair within it),
+        leaving out those ``paused(band, model)`` holds (``control_state.py``)."""
         for band, entries in enumerate(self._lists):
-            picked = self.fair.pick(band, (e for e in entries if e.job.model in models))
+            if paused is not None:
+                name = self.names[band]
+                open_models = frozenset(m for m in models if not paused(name, m))
+            else:
+                open_models = models
+            picked = self.fair.pick(band, (e for e in entries if e.job.model in open_models))
             if picked is not None:
                 return picked
         return None

@@ -15,10 +15,15 @@ The contract every implementation keeps (``tests/queue`` checks it for each):
 
 - ``submit`` returns once the job is safely queued (RabbitMQ: publisher-confirmed);
   ``ticket.position`` says how many jobs are ahead of it (jobs of higher bands plus
-  older jobs of its band, for the same model) and an ETA of
-  ``ahead * mean_service_s / slots`` (slots serving the model; mean service time
-  observed, 1.0 s before anything was observed). It raises ``QueueFull`` with a
-  ``retry_after`` (seconds, >= 1) when the band holds ``max_depth(band)`` jobs.
+  older jobs of its band, for the same model, leaving out paused ones) and an ETA: when
+  a slot serving the model should be free for it, from the time left of the jobs those
+  slots run and the model's mean service time (``queue/eta.py``; 1.0 s before anything
+  was observed). It raises ``QueueFull`` with a ``retry_after`` (seconds, >= 1) when
+  the band holds ``max_depth(band)`` jobs.
+- Queue control (``queue/control_state.py``): ``take`` hands out no job of a paused
+  band (and model) and nothing to a drained worker; such jobs stay queued, keep aging
+  and keep their deadline, and their ``Position`` says ``paused``. A switch reaches
+  every process of the queue (RabbitMQ: the control fanout) and outlives restarts.
 - Every submitted job ends with exactly one terminal event on its ticket: ``End``
   or ``Failed``. Before it, zero or more ``Position`` (while queued, when the position
   changes), then ``Started`` (band at dispatch, attempt), then ``Chunk``s or a
@@ -49,6 +54,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from seadragon.errors import InvalidRequest
+from seadragon.queue.control_state import Mark, QueueControl, Switch
 from seadragon.queue.events import Chunk as Chunk
 from seadragon.queue.events import End as End
 from seadragon.queue.events import Event as Event
@@ -147,6 +153,8 @@ class BaseQueueManager(ABC):
     """A priority queue with aging between gateways and backend slots."""
 
     name: Literal["memory", "rabbitmq"]
+    #: What administrators switched (pauses, drains), as this process knows it.
+    control: QueueControl
 
     @abstractmethod
     async def start(self) -> None: ...
@@ -177,6 +185,14 @@ class BaseQueueManager(ABC):
     @abstractmethod
     async def clear(self, band: str | None = None) -> int:
         """Fail every queued job (of one band, or all) with ``RequestCleared``; count them."""
+
+    @abstractmethod
+    async def switch(self, switch: Switch, on: bool) -> Mark:
+        """Pause or resume, drain or undrain, here and in every process of the queue."""
+
+    @abstractmethod
+    async def restore_control(self, marks: list[tuple[Switch, Mark]]) -> None:
+        """Take switches kept elsewhere (the audit log) at start; newer ones win."""
 
     @abstractmethod
     async def status(self) -> QueueStatus: ...

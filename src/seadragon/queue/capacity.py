@@ -1,64 +1,90 @@
 """What the workers can serve and how fast: the basis of ETAs and ``Retry-After``.
 
-Both queue modes use one ``Capacity``. A model's slots are the sum of the slots of
-reachable workers that advertise it (``served``: the memory queue's ``WorkerTable``,
-RabbitMQ's heartbeats). The service time of a job is measured from its ``Started`` to
-the worker's last event (``End`` or ``Failed``); the mean is over the last
-``SERVICE_WINDOW`` jobs, and ``DEFAULT_SERVICE_S`` stands in before the first one.
+Both queue modes use one ``Capacity``. Service times are kept per model and backend: a
+job's is measured from its ``Started`` to the worker's last event (``End`` or
+``Failed``), and the mean is over the last ``SERVICE_WINDOW`` jobs of that model on that
+backend. A backend that has not run the model yet uses the model's mean on the others, a
+model never run yet the mean over every job, and ``DEFAULT_SERVICE_S`` stands in before
+the first job of all. ETAs come from ``eta.py``; the slots counted are those of
+reachable workers that advertise the model and are not draining.
 """
 
 from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable
 
+from seadragon.queue.eta import Busy, slot_times, start_times
 from seadragon.queue.status import ModelInfo, WorkerInfo, served_models
 
 SERVICE_WINDOW = 50
 DEFAULT_SERVICE_S = 1.0
 
 
-class Capacity:
-    """Observed service times, and the ETA and ``Retry-After`` they give."""
+def _mean(values: Iterable[float]) -> float | None:
+    values = list(values)
+    return sum(values) / len(values) if values else None
 
-    def __init__(self, served: Callable[[], Mapping[str, ModelInfo]]) -> None:
-        self._served = served
-        self._service_times: deque[float] = deque(maxlen=SERVICE_WINDOW)
+
+class Capacity:
+    """Observed service times per model and backend, and the ETA and ``Retry-After``."""
+
+    def __init__(
+        self,
+        workers: Callable[[], Iterable[WorkerInfo]],
+        usable: Callable[[WorkerInfo], bool] = lambda _: True,
+    ) -> None:
+        self._workers = workers
+        self._usable = usable
+        self._times: dict[tuple[str, str | None], deque[float]] = {}
+        self._recent: deque[float] = deque(maxlen=SERVICE_WINDOW)
         #: Bumped whenever service times change (so ETAs may have).
         self.version = 0
 
-    def observe(self, service_s: float) -> None:
-        self._service_times.append(service_s)
+    def observe(self, service_s: float, model: str, backend: str | None) -> None:
+        window = self._times.setdefault((model, backend), deque(maxlen=SERVICE_WINDOW))
+        window.append(service_s)
+        self._recent.append(service_s)
         self.version += 1
 
     @property
     def observed_service_s(self) -> float | None:
-        if not self._service_times:
-            return None
-        return sum(self._service_times) / len(self._service_times)
+        """The mean over the last jobs of every model (for display only)."""
+        return _mean(self._recent)
 
-    @property
-    def mean_service_s(self) -> float:
-        observed = self.observed_service_s
-        return DEFAULT_SERVICE_S if observed is None else observed
+    def by_model(self) -> dict[str, float]:
+        """Each observed model's mean service time, over its backends."""
+        models: dict[str, list[float]] = {}
+        for (model, _), window in self._times.items():
+            models.setdefault(model, []).extend(window)
+        return {model: round(sum(v) / len(v), 3) for model, v in sorted(models.items())}
 
-    def per_job_s(self) -> dict[str, float]:
-        """Seconds of waiting each job ahead adds, by served model: mean service / slots."""
-        mean = self.mean_service_s
-        return {name: mean / max(1, info.slots) for name, info in self._served().items()}
+    def service_s(self, model: str, backend: str | None = None) -> float:
+        """The mean service time of ``model`` on ``backend`` (see the module docstring)."""
+        window = self._times.get((model, backend))
+        if window:
+            return sum(window) / len(window)
+        same_model = [t for (m, _), w in self._times.items() if m == model for t in w]
+        return _mean(same_model) or self.observed_service_s or DEFAULT_SERVICE_S
 
-    def per_job_of(self, model: str) -> float:
-        """``per_job_s`` of one model; a model nobody serves counts as one slot."""
-        info = self._served().get(model)
-        return self.mean_service_s / max(1, info.slots if info is not None else 1)
+    def serving(self) -> list[WorkerInfo]:
+        """Workers whose slots count: reachable and not draining."""
+        return [w for w in self._workers() if w.reachable and self._usable(w)]
 
-    def eta_s(self, ahead: int, model: str) -> float:
-        return round(ahead * self.per_job_of(model), 3)
+    def served(self) -> dict[str, ModelInfo]:
+        return served_models(self.serving())
+
+    def etas(self, model: str, count: int, running: Iterable[Busy], *, exact: bool) -> list[float]:
+        """ETAs of the next ``count`` waiting jobs of ``model`` (``eta.py``)."""
+        slots = slot_times(model, self.serving(), running, self.service_s, exact=exact)
+        return start_times(slots, count, self.service_s(model))
 
     def retry_after_s(self, depth: int, model: str) -> float:
         """Whole seconds, at least 1, for ``Retry-After`` when a band is full."""
-        return float(max(1, math.ceil(depth * self.per_job_of(model))))
+        info = self.served().get(model)
+        slots = max(1, info.slots if info is not None else 1)
+        return float(max(1, math.ceil(depth * self.service_s(model) / slots)))
 
 
 class WorkerTable:

@@ -17,6 +17,8 @@ class Position:
     ahead: int
     eta_s: float
     estimated: bool = False
+    #: Held in a band an administrator paused; ``eta_s`` then counts from the resume.
+    paused: bool = False
 
 
 @dataclass

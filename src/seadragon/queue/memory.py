@@ -44,8 +44,10 @@ from seadragon.queue.base import (
     band_index,
 )
 from seadragon.queue.capacity import Capacity, WorkerTable
+from seadragon.queue.control_state import Mark, QueueControl, Switch
 from seadragon.queue.idle import Group, IdleSlots, group_of
 from seadragon.queue.memory_handles import Alarm, MemoryDelivery, MemoryTicket, Waiter
+from seadragon.queue.placement import place_all, running_jobs
 
 
 class MemoryQueue(BaseQueueManager):
@@ -62,11 +64,12 @@ class MemoryQueue(BaseQueueManager):
         self._tickets: dict[str, MemoryTicket] = {}
         self._idle = IdleSlots()
         self._workers = WorkerTable()
-        self._capacity = Capacity(self._workers.models)
+        self.control = QueueControl()
+        self._capacity = Capacity(lambda: self._workers.workers, self.control.usable)
         # One timer for the next promotion or deadline, so waiting jobs age without a poll.
         self._alarm = Alarm(self._update)
-        # Versions of bands and capacity that positions were last computed from.
-        self._placed = (-1, -1, -1)
+        # Versions of bands, capacity and control that positions were last computed from.
+        self._placed = (-1, -1, -1, -1)
         self._closed = False
         self._stopping = False
 
@@ -152,8 +155,18 @@ class MemoryQueue(BaseQueueManager):
         self._update()
         return len(cleared)
 
+    async def switch(self, switch: Switch, on: bool) -> Mark:
+        mark = self.control.set(switch, on)
+        self._update()
+        return mark
+
+    async def restore_control(self, marks: list[tuple[Switch, Mark]]) -> None:
+        self.control.merge(marks)
+        self._update()
+
     async def status(self) -> QueueStatus:
         self._update()
+        self._place_all(force=True)  # ETAs count down with the running jobs
         now = time.monotonic()
         return QueueStatus(
             backend="memory",
@@ -161,12 +174,16 @@ class MemoryQueue(BaseQueueManager):
             bands=self._bands.status(self._settings.max_depth, now),
             queued=[self._queued_info(entry, now) for entry in self._bands],
             running=[d.info() for d in self._running.values() if not d.ticket.ended],
-            workers=self._workers.workers,
+            workers=self.workers(),
             mean_service_s=self._capacity.observed_service_s,
+            service_s_by_model=self._capacity.by_model(),
+            paused=self.control.pauses(),
+            draining=self.control.drains(),
         )
 
     async def lookup(self, request_id: str) -> RequestInfo | None:
         self._update()
+        self._place_all(force=True)
         entry = self._queued.get(request_id)
         if entry is not None:
             return self._queued_info(entry, time.monotonic())
@@ -179,7 +196,7 @@ class MemoryQueue(BaseQueueManager):
         return self._workers.models()
 
     def workers(self) -> list[WorkerInfo]:
-        return self._workers.workers
+        return self.control.mark_workers(self._workers.workers)
 
     # Worker side --------------------------------------------------------------------
 
@@ -224,9 +241,10 @@ class MemoryQueue(BaseQueueManager):
     def _dispatch(self) -> None:
         # Oldest idle slot first among those a queued job is for: the bands are scanned
         # once per hand-off, never once per idle slot (queue/idle.py).
-        skip: set[Group] = set()  # groups that found nothing this time
+        skip: set[Group] = set()  # groups that found only paused work this time
+        paused = self.control.pause_check()
         while self._queued and (waiter := self._idle.head_for(self._may_take, skip)) is not None:
-            entry = self._bands.first_for(waiter.models)
+            entry = self._bands.first_for(waiter.models, paused)
             if entry is None:
                 skip.add(group_of(waiter))
                 continue
@@ -246,7 +264,12 @@ class MemoryQueue(BaseQueueManager):
             waiter.future.set_result(delivery)
 
     def _may_take(self, waiter: Waiter) -> bool:
-        return self._bands.has_work(waiter.models)
+        """Whether the slot's group may take a queued job: one is for its models, and its
+        worker is not draining."""
+        if not self._bands.has_work(waiter.models):
+            return False
+        worker = self._workers.worker(waiter.worker_id)
+        return not self.control.draining(waiter.worker_id, worker.backend if worker else None)
 
     def _abandon(self, waiter: Waiter) -> None:
         """A waiting take was cancelled; a job it had been handed goes back unharmed."""
@@ -268,7 +291,7 @@ class MemoryQueue(BaseQueueManager):
         self._running.pop(job_id, None)
         service_s = delivery.service_s()
         if service_s is not None and not requeue:
-            self._capacity.observe(service_s)
+            self._capacity.observe(service_s, delivery.job.model, delivery.backend)
         if requeue and not delivery.ticket.ended and not self._closed:
             entry = delivery.entry
             entry.attempt += 1
@@ -288,19 +311,14 @@ class MemoryQueue(BaseQueueManager):
         if ticket is not None:
             ticket.end(Failed(error))
 
-    def _place_all(self) -> None:
-        placed = (self._bands.version, self._workers.version, self._capacity.version)
-        if placed == self._placed:
+    def _place_all(self, force: bool = False) -> None:
+        versions = (self._bands.version, self._workers.version, self._capacity.version)
+        placed = (*versions, self.control.version)
+        if placed == self._placed and not force:
             return
         self._placed = placed
-        per_job = self._capacity.per_job_s()
-        unserved = self._capacity.mean_service_s  # as if one slot will come
-        seen: dict[str, int] = {}
-        for entry in self._bands:
-            model = entry.job.model
-            ahead = seen.get(model, 0)
-            seen[model] = ahead + 1
-            self._tickets[entry.job.id].place(ahead, per_job.get(model, unserved))
+        running = running_jobs(self._running.values())
+        place_all(self._bands, self._tickets, self._capacity, self.control, running)
 
     def _queued_info(self, entry: QueuedJob, now: float) -> RequestInfo:
         return entry.info(self._bands.names[entry.band], self._tickets[entry.job.id].position, now)

@@ -36,7 +36,6 @@ class MemoryTicket(Ticket):
         self.position = Position(ahead=0, eta_s=0.0)
         self.ended = False
         self._placed = False
-        self._per_job_s = 0.0
         self._events: asyncio.Queue[Event] = asyncio.Queue()
 
     def events(self) -> AsyncIterator[Event]:
@@ -60,16 +59,15 @@ class MemoryTicket(Ticket):
         self._events.put_nowait(event)
         return True
 
-    def place(self, ahead: int, per_job_s: float) -> None:
-        """Record the current position, telling the caller when ``ahead`` moved.
+    def place(self, ahead: int, eta_s: float, paused: bool = False) -> None:
+        """Record the current position, telling the caller when ``ahead`` or the pause moved.
 
         The first placement is what ``submit`` returns in ``position``, so it is not
         repeated as an event.
         """
-        moved = self._placed and ahead != self.position.ahead
-        if moved or not self._placed or per_job_s != self._per_job_s:
-            self.position = Position(ahead=ahead, eta_s=round(ahead * per_job_s, 3))
-            self._per_job_s = per_job_s
+        old = self.position
+        moved = self._placed and (ahead != old.ahead or paused != old.paused)
+        self.position = Position(ahead=ahead, eta_s=eta_s, paused=paused)
         self._placed = True
         if moved:
             self.put(self.position)

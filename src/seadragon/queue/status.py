@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from seadragon.queue.events import Position
@@ -16,7 +16,8 @@ class RequestInfo:
     band: str
     entry_band: str
     user_id: int | None
-    state: Literal["queued", "running"]
+    #: ``paused``: queued in a band an administrator paused (``control_state.py``).
+    state: Literal["queued", "paused", "running"]
     waited_s: float
     position: Position | None = None
     backend: str | None = None
@@ -52,6 +53,8 @@ class WorkerInfo:
     models: list[str]
     reachable: bool
     error: str | None = None
+    #: An administrator drained it: it takes no new job (set by the queue, not advertised).
+    draining: bool = False
 
 
 @dataclass
@@ -64,6 +67,12 @@ class QueueStatus:
     workers: list[WorkerInfo]
     mean_service_s: float | None
     positions_estimated: bool = False
+    #: Mean service time of each model observed (what its ETAs use).
+    service_s_by_model: dict[str, float] = field(default_factory=dict)
+    #: Switched on by administrators: ``{"band", "model", "since_us"}`` each.
+    paused: list[dict[str, Any]] = field(default_factory=list)
+    #: ``{"target", "since_us"}`` each: backends or workers taking no new job.
+    draining: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

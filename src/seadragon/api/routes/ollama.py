@@ -21,6 +21,7 @@ from seadragon.api.disconnect import EventStreamResponse, unless_disconnected
 from seadragon.api.model_check import require_model
 from seadragon.api.ollama_relay import NativeRelay
 from seadragon.api.ollama_wire import NativeChat, NativeEmbed, NativeEmbeddings, NativeGenerate
+from seadragon.api.request_ids import queue_id
 from seadragon.api.routes.ollama_meta import load_or_unload
 from seadragon.api.routes.openai import body_schema, request_id_of
 from seadragon.auth.caller import Caller
@@ -80,7 +81,7 @@ async def _submit(
         caller, state.settings.bands, None, request.headers.get("x-seadragon-priority")
     )
     job = Job(
-        id=request_id,
+        id=queue_id(caller, request_id, chosen="x-request-id" in request.headers),
         kind=mapped.kind,
         model=model,
         body=mapped.body,

@@ -7,9 +7,10 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict
 
-from seadragon.api.deps import AdminDep, CallerDep, parse_body
-from seadragon.api.request_ids import lookup_ids
+from seadragon.api.deps import AdminDep, CallerDep, DbSession, parse_body
+from seadragon.api.request_ids import lookup_ids, public_id
 from seadragon.auth.caller import Caller
+from seadragon.db import queue_audit
 from seadragon.errors import InvalidRequest, NotFound
 from seadragon.queue.base import BaseQueueManager, RequestInfo
 
@@ -28,7 +29,7 @@ def _queue(request: Request) -> BaseQueueManager:
 
 def _public(info: RequestInfo) -> dict[str, Any]:
     data = {
-        "id": info.id,
+        "id": public_id(info.id),
         "model": info.model,
         "state": info.state,
         "band": info.band,
@@ -40,7 +41,12 @@ def _public(info: RequestInfo) -> dict[str, Any]:
         data["position"] = info.position.ahead
         data["eta_s"] = round(info.position.eta_s, 1)
         data["position_estimated"] = info.position.estimated
+        data["paused"] = info.position.paused
     return data
+
+
+def _admin_row(info: RequestInfo) -> dict[str, Any]:
+    return _public(info) | {"user_id": info.user_id, "queue_id": info.id}
 
 
 @router.get("/status")
@@ -49,8 +55,9 @@ async def queue_status(request: Request, caller: CallerDep) -> dict[str, Any]:
     status = await _queue(request).status()
     data = status.to_dict()
     if caller.is_admin:
-        data["queued"] = [_public(i) | {"user_id": i.user_id} for i in status.queued]
-        data["running"] = [_public(i) | {"user_id": i.user_id} for i in status.running]
+        # ``queue_id`` names the request unambiguously for cancelling another user's.
+        data["queued"] = [_admin_row(i) for i in status.queued]
+        data["running"] = [_admin_row(i) for i in status.running]
     else:
         mine = [i for i in status.queued + status.running if i.user_id == caller.user_id]
         data["queued"] = len(status.queued)
@@ -63,7 +70,9 @@ async def queue_status(request: Request, caller: CallerDep) -> dict[str, Any]:
 
 
 @router.post("/clear")
-async def clear_queue(request: Request, admin: AdminDep, band: str | None = None) -> dict[str, Any]:
+async def clear_queue(
+    request: Request, admin: AdminDep, db: DbSession, band: str | None = None
+) -> dict[str, Any]:
     """End every queued request (of one band, or all) with a clear error; running ones finish."""
     is_json = request.headers.get("content-type", "").startswith("application/json")
     if band is None and is_json and (await request.body()).strip():
@@ -72,6 +81,8 @@ async def clear_queue(request: Request, admin: AdminDep, band: str | None = None
     if band is not None and band not in bands:
         raise InvalidRequest(f"unknown band {band!r}; bands are {bands}", param="band")
     cleared = await _queue(request).clear(band)
+    queue_audit.add_entry(db, admin, "clear", band=band, cleared=cleared)
+    await db.commit()
     return {"message": "Queue cleared successfully", "cleared": cleared, "band": band}
 
 

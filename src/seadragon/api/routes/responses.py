@@ -18,6 +18,7 @@ from seadragon.api.deps import CallerDep, parse_body
 from seadragon.api.disconnect import EventStreamResponse, unless_disconnected
 from seadragon.api.images import inline_remote_images, responses_slots
 from seadragon.api.relay import NO_ANSWER, Relay
+from seadragon.api.request_ids import public_id
 from seadragon.api.responses_events import EventStream, response_object
 from seadragon.api.routes.openai import body_schema, enqueue
 from seadragon.errors import NotFound, UpstreamError
@@ -33,7 +34,7 @@ class ResponsesRelay(Relay):
     def __init__(self, *args: Any, request: ResponsesRequest, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.request = request
-        self.response_id = "resp_" + self.answer.job.id
+        self.response_id = "resp_" + public_id(self.answer.job.id)
 
     async def stream(self) -> AsyncIterator[bytes]:
         trace, events = self.trace, EventStream(self.request, self.response_id)

@@ -94,7 +94,7 @@ def build(settings: Settings, process_id: str) -> Parts:
     )
     replies = Replies(gateway, exchanges)
     sender = ReplySender(exchanges, process_id, replies.local)
-    taker = Taker(settings, queues, connection, channels, sender, doorbell, rejects)
+    taker = Taker(settings, queues, connection, channels, sender, doorbell, rejects, control.state)
     dead_letters = (
         DeadLetters(settings, names, sender, rejects) if settings.rabbitmq_quorum else None
     )

@@ -67,6 +67,10 @@ class Heartbeats:
         self._mine.pop(worker_id, None)
         await self._send(Withdraw(id=worker_id, sender=self._process_id))
 
+    def own(self, worker_id: str) -> WorkerInfo | None:
+        """One of this process's workers, as it last advertised itself."""
+        return self._mine.get(worker_id)
+
     def workers(self) -> list[WorkerInfo]:
         """This process's workers, and those of others heard from recently."""
         horizon = time.monotonic() - HEARTBEAT_S * MISSED_BEATS - 0.5

@@ -29,9 +29,16 @@ from seadragon.queue.base import (
     Ticket,
     WorkerInfo,
 )
+from seadragon.queue.control_state import Mark, QueueControl, Switch
 from seadragon.queue.rabbitmq.broker.codec import read_reply_queue
 from seadragon.queue.rabbitmq.broker.connection import Connection, broker_call, tolerated
-from seadragon.queue.rabbitmq.broker.messages import Cancel, Clear, Malformed
+from seadragon.queue.rabbitmq.broker.messages import (
+    AnyControl,
+    Cancel,
+    Clear,
+    ControlState,
+    Malformed,
+)
 from seadragon.queue.rabbitmq.broker.names import delete_namespace
 from seadragon.queue.rabbitmq.factory import build
 
@@ -51,6 +58,7 @@ class RabbitMQQueue(BaseQueueManager):
         self._gateway = parts.gateway
         self._taker = parts.taker
         self._heartbeats = parts.heartbeats
+        self.control: QueueControl = parts.control.state
         self._reply_queue = parts.names.private_queue("reply", self.gateway_id)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._start_lock = asyncio.Lock()
@@ -77,6 +85,7 @@ class RabbitMQQueue(BaseQueueManager):
                 await reply_queue.consume(self._on_reply, no_ack=True)
             parts.control.apply_here(self._cancel_here)
             await parts.control.listen(parts.channels.consume, self._on_control)
+            await parts.control.ask()  # a worker that (re)starts learns pauses and drains
             await self._heartbeats.start()
             if parts.dead_letters is not None:
                 await parts.dead_letters.start(parts.channels.consume)
@@ -117,6 +126,17 @@ class RabbitMQQueue(BaseQueueManager):
     async def clear(self, band: str | None = None) -> int:
         return await self._gateway.clear(band)
 
+    async def switch(self, switch: Switch, on: bool) -> Mark:
+        mark = self.control.set(switch, on)
+        self._switched()
+        await self._parts.control.share()
+        return mark
+
+    async def restore_control(self, marks: list[tuple[Switch, Mark]]) -> None:
+        if self.control.merge(marks):
+            self._switched()
+        await self._parts.control.share()  # others may have started without them
+
     async def status(self) -> QueueStatus:
         return await self._gateway.status()
 
@@ -127,13 +147,13 @@ class RabbitMQQueue(BaseQueueManager):
         return self._heartbeats.models()
 
     def workers(self) -> list[WorkerInfo]:
-        return self._heartbeats.workers()
+        return self.control.mark_workers(self._heartbeats.workers())
 
     # Worker side ------------------------------------------------------------------
 
     async def take(self, worker_id: str, models: Iterable[str]) -> Delivery:
         self._require_started()
-        return await self._taker.take(models)
+        return await self._taker.take(models, may_take=lambda: not self._drained(worker_id))
 
     async def advertise(self, worker: WorkerInfo) -> None:
         await self._heartbeats.advertise(worker)
@@ -147,16 +167,30 @@ class RabbitMQQueue(BaseQueueManager):
         if not self._started:
             raise QueueUnavailable("the queue is not started")
 
+    def _drained(self, worker_id: str) -> bool:
+        own = self._heartbeats.own(worker_id)
+        return self.control.draining(worker_id, own.backend if own is not None else None)
+
+    def _switched(self) -> None:
+        """Pauses or drains changed: recount positions, let idle slots look again."""
+        self._gateway.positions.poke()
+        self._parts.doorbell.wake()
+
     def _cancel_here(self, job_ids: list[str]) -> None:
         """A cancel, from this process or another: both halves drop the jobs."""
         self._gateway.cancelled(job_ids)
         self._taker.cancel(job_ids)
 
-    async def _on_control(self, message: Cancel | Clear) -> None:
+    async def _on_control(self, message: AnyControl) -> None:
         if isinstance(message, Cancel):
             self._cancel_here(message.ids)
-        else:
+        elif isinstance(message, Clear):
             self._gateway.cleared_elsewhere(message.band)
+        elif isinstance(message, ControlState):
+            if self._parts.control.heard(message):
+                self._switched()
+        elif self.control.marks():
+            await self._parts.control.share()  # asked by a process that starts
 
     async def _on_reply(self, message: AbstractIncomingMessage) -> None:
         """The reply queue carries events for the gateway half and verdicts for the
@@ -173,6 +207,7 @@ class RabbitMQQueue(BaseQueueManager):
 
     def _restored(self) -> None:
         self._spawn(self._parts.control.flush())
+        self._spawn(self._parts.control.ask())
         self._spawn(self._heartbeats.rejoin())
         self._parts.doorbell.wake()
 

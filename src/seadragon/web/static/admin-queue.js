@@ -1,7 +1,9 @@
 // The live queue tab: polls /api/queue/status every second and shows bands, running and
-// queued requests and workers; clears the queue and cancels requests.
+// queued requests and workers; clears the queue, cancels requests, pauses bands and
+// drains workers (admin-queue-control.js).
 import { api } from "/static/api.js";
 import { confirmAction, duration, fill, h } from "/static/dom.js";
+import { modelPauses, pauseOf, QueueControl } from "/static/admin-queue-control.js";
 import { badge, syncRows } from "/static/table.js";
 
 const POLL_MS = 1000;
@@ -17,10 +19,14 @@ export class QueuePanel {
     this.status = null;
     this.bandRows = new Map();
     $("clear-all").addEventListener("click", () => this.clear(null));
+    this.control = new QueueControl({ ...ctx, refresh: () => this.refresh() });
+    $("pause-all").addEventListener("click",
+      () => this.control.pause(null, !pauseOf(this.status, null)));
   }
 
   start() {
     if (this.timer === null && !this.inFlight) this.tick();
+    this.control.refreshAudit();
   }
 
   /** Poll now (after an action) instead of waiting for the next tick. */
@@ -83,15 +89,15 @@ export class QueuePanel {
       }, "Cancel"),
     });
     $("running-count").textContent = String(status.running.length);
-    syncRows($("running"), status.running, (r) => r.id, (r) => [
+    syncRows($("running"), status.running, (r) => r.queue_id ?? r.id, (r) => [
       { content: r.id, cls: "rid" }, r.model, badge(r.band), r.backend ?? "–", user(r),
       { content: duration(r.waited_s), cls: "num" }, cancel(r),
     ]);
     const queued = [...status.queued].sort((a, b) => (a.position ?? 1e9) - (b.position ?? 1e9));
     $("queued-count").textContent = String(queued.length);
-    syncRows($("queued"), queued, (r) => r.id, (r) => [
+    syncRows($("queued"), queued, (r) => r.queue_id ?? r.id, (r) => [
       { content: r.position ?? "–", cls: "num" }, { content: r.id, cls: "rid" }, r.model,
-      badge(r.band, "accent"),
+      r.state === "paused" ? badge(`${r.band} · paused`, "warn") : badge(r.band, "accent"),
       r.entry_band && r.entry_band !== r.band ? badge(`${r.entry_band} ↑ aged`, "warn") : r.entry_band ?? "–",
       user(r), { content: duration(r.waited_s), cls: "num" },
       { content: r.eta_s == null ? "–" : `~${duration(r.eta_s)}`, cls: "num" }, cancel(r),
@@ -100,8 +106,17 @@ export class QueuePanel {
       { content: w.id, cls: "rid" }, w.backend, h("span", { title: w.url ?? "" }, w.kind ?? "–"),
       { sig: `s:${w.busy}/${w.slots}`, content: () => slots(w.busy, w.slots) },
       h("span", { class: "models" }, shortList(w.models ?? [])),
-      w.reachable ? badge("reachable", "ok") : badge(w.error ? `unreachable: ${w.error}` : "unreachable", "bad"),
+      w.draining ? badge("draining", "warn")
+        : w.reachable ? badge("reachable", "ok") : badge(w.error ? `unreachable: ${w.error}` : "unreachable", "bad"),
+      { sig: `d:${w.draining}`, content: () => h("button", {
+        class: "btn small", type: "button", onclick: () => this.control.drain(drainTargets(status, w)),
+      }, w.draining ? "Undrain" : "Drain") },
     ]);
+    const all = pauseOf(status, null);
+    $("pause-all").textContent = all ? "Resume all" : "Pause all";
+    const note = $("paused-note");
+    note.hidden = !(status.paused ?? []).length;
+    note.textContent = all ? "every band paused" : `${(status.paused ?? []).length} paused`;
   }
 
   renderStats(status) {
@@ -130,6 +145,8 @@ export class QueuePanel {
         row = h("div", { class: "band", "data-band": band.name },
           h("span", { class: "name" }, band.name), h("div", { class: "bar" }, h("span")),
           h("span", { class: "depth" }), h("span", { class: "oldest" }),
+          h("button", { class: "btn small pause", type: "button",
+            onclick: () => this.control.pause(band.name, !pauseOf(this.status, band.name)) }, "Pause"),
           h("button", { class: "btn danger small", type: "button",
             onclick: () => this.clear(band.name) }, `Clear ${band.name}`));
         this.bandRows.set(band.name, row);
@@ -140,8 +157,14 @@ export class QueuePanel {
       row.classList.toggle("hot", share >= 0.5 && share < 0.9);
       row.classList.toggle("full", share >= 0.9);
       row.querySelector(".depth").textContent = `${band.depth} / ${band.max_depth ?? "∞"}`;
-      row.querySelector(".oldest").textContent =
-        band.depth ? `oldest ${duration(band.oldest_wait_s)}` : "empty";
+      const paused = pauseOf(this.status, band.name) ?? pauseOf(this.status, null);
+      const models = modelPauses(this.status, band.name);
+      row.classList.toggle("paused", Boolean(paused));
+      row.querySelector(".pause").textContent = pauseOf(this.status, band.name) ? "Resume" : "Pause";
+      row.querySelector(".oldest").textContent = [
+        band.depth ? `oldest ${duration(band.oldest_wait_s)}` : "empty",
+        paused ? "paused" : "", models.length ? `paused: ${models.join(", ")}` : "",
+      ].filter(Boolean).join(" · ");
     }
   }
 
@@ -170,13 +193,20 @@ export class QueuePanel {
       `Cancel request ${item.id} (${item.model})?`, "Cancel request", "Keep waiting");
     if (!ok) return;
     try {
-      await api("DELETE", `/api/queue/requests/${encodeURIComponent(item.id)}`);
+      await api("DELETE", `/api/queue/requests/${encodeURIComponent(item.queue_id ?? item.id)}`);
       this.ctx.flash(`Cancelled request ${item.id}.`);
     } catch (error) {
       this.ctx.fail(`Could not cancel ${item.id}: ${error.message}`);
     }
     this.refresh();
   }
+}
+
+/** The worker, with the drain targets (its id, its backend) that hold it, for undrain. */
+function drainTargets(status, worker) {
+  const targets = (status.draining ?? []).map((d) => d.target)
+    .filter((t) => t === worker.id || t === worker.backend);
+  return { ...worker, drainedAs: targets.length ? targets : [worker.id] };
 }
 
 /**

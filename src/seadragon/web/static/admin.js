@@ -1,7 +1,8 @@
-// The admin panel: checks the server grants admin data, then runs the three tabs.
+// The admin panel: checks the server grants admin data, then runs the tabs.
 import { api, currentUser, goToLogin, logout } from "/static/api.js";
 import { KeysPanel } from "/static/admin-keys.js";
 import { LimitsPanel } from "/static/admin-limits.js";
+import { ModelsPanel } from "/static/admin-models.js";
 import { QueuePanel } from "/static/admin-queue.js";
 import { RequestsPanel } from "/static/admin-requests.js";
 import { UsagePanel } from "/static/admin-usage.js";
@@ -35,6 +36,7 @@ let keys;
 let requests;
 let usage;
 let limits;
+let models;
 
 function selectTab(name) {
   for (const tab of document.querySelectorAll(".tab")) {
@@ -51,6 +53,7 @@ function selectTab(name) {
   if (name === "requests") requests.load();
   if (name === "usage") usage.load();
   if (name === "limits") limits.load();
+  if (name === "models") models.load();
   history.replaceState(null, "", `#${name}`);
 }
 
@@ -83,6 +86,7 @@ async function start() {
   requests = new RequestsPanel(ctx);
   usage = new UsagePanel(ctx);
   limits = new LimitsPanel(ctx);
+  models = new ModelsPanel(ctx);
   users = new UsersPanel({
     ...ctx,
     usersChanged(list) {
@@ -99,7 +103,7 @@ async function start() {
     tab.addEventListener("click", () => selectTab(tab.dataset.tab));
   }
   const wanted = location.hash.slice(1);
-  selectTab(["queue", "users", "keys", "requests", "usage", "limits"].includes(wanted) ? wanted : "queue");
+  selectTab(["queue", "users", "keys", "requests", "usage", "limits", "models"].includes(wanted) ? wanted : "queue");
   queue.start();
 }
 

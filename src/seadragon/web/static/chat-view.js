@@ -108,15 +108,24 @@ export class AssistantMessage {
     this.regenerateButton.hidden = !yes;
   }
 
-  /** Show the place in line; ahead=0 means next for a free slot. */
-  waiting({ ahead, etaS }) {
+  /**
+   * Show the place in line; ahead=0 means next for a free slot. The ETA counts down
+   * every second until the gateway sends the next position (it stops at "soon").
+   */
+  waiting({ ahead, etaS, paused = false }) {
+    clearInterval(this.countdown);
     const label = this.status.querySelector("[data-text]");
-    if (ahead > 0) {
-      const eta = etaS === null ? "" : `, ~${duration(etaS)}`;
-      label.textContent = `Waiting in queue: ${ahead} ahead${eta}`;
-    } else {
-      label.textContent = "Waiting in queue: next in line";
-    }
+    const shownAt = performance.now();
+    const show = () => {
+      const left = etaS === null ? null : etaS - (performance.now() - shownAt) / 1000;
+      const eta = left === null ? "" : left >= 0.5 ? `, ~${duration(left)}` : ", starting soon";
+      const place = ahead > 0 ? `${ahead} ahead${eta}` : `next in line${etaS ? eta : ""}`;
+      label.textContent = paused
+        ? `Paused by an administrator: ${ahead > 0 ? `${ahead} ahead` : "next in line"}`
+        : `Waiting in queue: ${place}`;
+    };
+    show();
+    if (!paused && etaS) this.countdown = setInterval(show, 1000);
   }
 
   /** The request was taken from `band` (it entered the queue in `entryBand`). */
@@ -127,6 +136,7 @@ export class AssistantMessage {
 
   append(piece) {
     if (!piece) return;
+    clearInterval(this.countdown);
     if (!this.text) {
       this.status.remove();
       this.el.classList.remove("pending");
@@ -156,6 +166,7 @@ export class AssistantMessage {
   }
 
   #end(note, tokens = null) {
+    clearInterval(this.countdown);
     this.status.remove();
     this.markdown.flush();
     this.el.classList.remove("pending", "streaming");

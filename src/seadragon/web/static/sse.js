@@ -1,12 +1,19 @@
 // Reading the gateway's text/event-stream from a fetch body, line by line.
 
-const QUEUE_COMMENT = /queue position=(\d+)(?:\s+eta_s=([\d.]+))?/;
+const QUEUE_COMMENT = /queue position=(\d+)(?:\s+eta_s=([\d.]+))?(?:\s+state=(\w+))?/;
 
-/** Parse ": queue position=3 eta_s=12.0" → {ahead: 3, etaS: 12}, or null for other comments. */
+/**
+ * Parse ": queue position=3 eta_s=12.0 state=paused" → {ahead: 3, etaS: 12, paused: true}
+ * (eta and state may be missing), or null for other comments.
+ */
 export function parseQueueComment(comment) {
   const match = QUEUE_COMMENT.exec(comment);
   if (!match) return null;
-  return { ahead: Number(match[1]), etaS: match[2] === undefined ? null : Number(match[2]) };
+  return {
+    ahead: Number(match[1]),
+    etaS: match[2] === undefined ? null : Number(match[2]),
+    paused: match[3] === "paused",
+  };
 }
 
 const STARTED_COMMENT = /^started band=([\w-]+)/;

@@ -150,7 +150,7 @@ def _event(body: AnyEvent) -> Event:
     if isinstance(body, StartedBody):
         return Started(body.backend, body.band, body.attempt)
     if isinstance(body, PositionBody):
-        return Position(body.ahead, body.eta_s, body.estimated)
+        return Position(body.ahead, body.eta_s, body.estimated, body.paused)
     return End()
 
 

@@ -97,6 +97,7 @@ class PositionBody(_Wire):
     ahead: int
     eta_s: float
     estimated: bool = False
+    paused: bool = False
 
 
 class StartedBody(_Wire):
@@ -164,6 +165,32 @@ class Clear(_Wire):
     sender: str = Field(alias="from")
 
 
+class MarkBody(_Wire):
+    """One switch of ``queue/control_state.py`` and its last mark."""
+
+    kind: Literal["pause", "drain"]
+    band: str | None = None
+    model: str | None = None
+    target: str | None = None
+    on: bool
+    stamp_us: int
+
+
+class ControlState(_Wire):
+    """Every switch the sender knows: merged by each process, newest mark winning."""
+
+    op: Literal["state"] = "state"
+    marks: list[MarkBody]
+    sender: str = Field(alias="from")
+
+
+class ControlAsk(_Wire):
+    """Everyone: send your switches (a process starts, or the broker came back)."""
+
+    op: Literal["ask"] = "ask"
+    sender: str = Field(alias="from")
+
+
 class WorkerBody(_Wire):
     id: str
     backend: str
@@ -185,7 +212,8 @@ class Beat(_Wire):
 
     @classmethod
     def of(cls, worker: WorkerInfo, sender: str) -> Beat:
-        return cls(worker=WorkerBody(**worker.__dict__), sender=sender)
+        fields = {name: getattr(worker, name) for name in WorkerBody.model_fields}
+        return cls(worker=WorkerBody(**fields), sender=sender)
 
     def info(self) -> WorkerInfo:
         return WorkerInfo(**self.worker.model_dump())
@@ -204,9 +232,10 @@ class Probe(_Wire):
     sender: str = Field(alias="from")
 
 
-Control = Annotated[Cancel | Clear, Field(discriminator="op")]
+AnyControl = Cancel | Clear | ControlState | ControlAsk
+Control = Annotated[AnyControl, Field(discriminator="op")]
 Heartbeat = Annotated[Beat | Withdraw | Probe, Field(discriminator="op")]
-CONTROL: TypeAdapter[Cancel | Clear] = TypeAdapter(Control)
+CONTROL: TypeAdapter[AnyControl] = TypeAdapter(Control)
 HEARTBEAT: TypeAdapter[Beat | Withdraw | Probe] = TypeAdapter(Heartbeat)
 
 

@@ -25,6 +25,7 @@ from seadragon.errors import (
 )
 from seadragon.queue.base import BandStatus, Job, QueueStatus, RequestInfo, band_index
 from seadragon.queue.capacity import Capacity
+from seadragon.queue.eta import Busy
 from seadragon.queue.rabbitmq.broker.aging import BandChain
 from seadragon.queue.rabbitmq.broker.codec import job_message
 from seadragon.queue.rabbitmq.broker.connection import Connection
@@ -66,11 +67,13 @@ class Gateway:
         self.heartbeats = heartbeats
         self.doorbell = doorbell
         self.control = control
-        self.capacity = Capacity(heartbeats.models)
+        self.capacity = Capacity(heartbeats.workers, control.state.usable)
         # Quorum queues bound redeliveries themselves (x-delivery-limit).
         run_limit = None if settings.rabbitmq_quorum else settings.rabbitmq_delivery_limit
         self.book = TicketBook(self.capacity, self.cancel, run_limit)
-        self.positions = PositionEstimator(chain, queues, self.capacity)
+        self.positions = PositionEstimator(
+            chain, queues, self.capacity, control.state, self._running_jobs
+        )
         self._tasks: set[asyncio.Task[Any]] = set()
 
     def start(self) -> None:
@@ -173,9 +176,12 @@ class Gateway:
             bands=bands,
             queued=queued,
             running=[t.info() for t in self.book.running()],
-            workers=self.heartbeats.workers(),
+            workers=self.control.state.mark_workers(self.heartbeats.workers()),
             mean_service_s=self.capacity.observed_service_s,
             positions_estimated=True,
+            service_s_by_model=self.capacity.by_model(),
+            paused=self.control.state.pauses(),
+            draining=self.control.state.drains(),
         )
 
     def lookup(self, request_id: str) -> RequestInfo | None:
@@ -190,6 +196,14 @@ class Gateway:
             return
         if self.book.end(job_id, QueueTimeout("the request waited too long in the queue")):
             self.abandon(job_id)
+
+    def _running_jobs(self) -> list[Busy]:
+        now = time.monotonic()
+        return [
+            Busy(t.backend, t.job.model, now - t.started)
+            for t in self.book.running()
+            if t.started is not None
+        ]
 
     def _known_models(self) -> list[str]:
         return sorted(set(self.queues.models) | set(self.heartbeats.models()))

@@ -4,6 +4,8 @@ At submit, ``ahead`` is the depth of the model's higher bands plus its own band'
 before the publish. While the job waits, higher bands are read again, its band is
 inferred from the aging intervals, and the part of its own band ahead of it can only
 shrink (it resets to that band's depth after a promotion, which lands at the tail).
+Paused higher bands of the model are not counted ahead. ETAs come from ``Capacity.etas``
+with this gateway's running jobs known and other busy slots estimated (``queue/eta.py``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from collections.abc import Callable
 from seadragon.errors import QueueUnavailable
 from seadragon.queue.base import Job, Position
 from seadragon.queue.capacity import Capacity
+from seadragon.queue.control_state import QueueControl
+from seadragon.queue.eta import Busy
 from seadragon.queue.rabbitmq.broker.aging import BandChain
 from seadragon.queue.rabbitmq.broker.queues import BandQueues
 from seadragon.queue.rabbitmq.gateway.tickets import RabbitTicket
@@ -28,10 +32,19 @@ REFRESH_S = 1.0
 class PositionEstimator:
     """Positions and ETAs (``Capacity.eta_s``) of this gateway's waiting tickets."""
 
-    def __init__(self, chain: BandChain, queues: BandQueues, capacity: Capacity) -> None:
+    def __init__(
+        self,
+        chain: BandChain,
+        queues: BandQueues,
+        capacity: Capacity,
+        control: QueueControl,
+        running: Callable[[], list[Busy]],
+    ) -> None:
         self.chain = chain
         self.queues = queues
         self.capacity = capacity
+        self.control = control
+        self.running = running
         self._poked = asyncio.Event()
 
     def poke(self) -> None:
@@ -51,12 +64,19 @@ class PositionEstimator:
             except QueueUnavailable as exc:  # the broker is away: try again at the next tick
                 log.debug("position refresh failed: %s", exc.message)
 
-    def position(self, model: str, ahead: int) -> Position:
-        return Position(ahead=ahead, eta_s=self.capacity.eta_s(ahead, model), estimated=True)
+    def position(self, model: str, band: str, ahead: int) -> Position:
+        eta_s = self.capacity.etas(model, ahead + 1, self.running(), exact=False)[-1]
+        paused = self.control.paused(band, model)
+        return Position(ahead=ahead, eta_s=eta_s, estimated=True, paused=paused)
+
+    def above(self, model: str, band: str, depths: dict[str, int]) -> int:
+        """Jobs of ``model`` in the bands above ``band`` that are not paused."""
+        paused = self.control.paused
+        return sum(depths[b] for b in self.chain.above(band) if not paused(b, model))
 
     def at_submit(self, job: Job, depths: dict[str, int]) -> Position:
-        ahead = sum(depths[b] for b in self.chain.above(job.band)) + depths[job.band]
-        return self.position(job.model, ahead)
+        ahead = self.above(job.model, job.band, depths) + depths[job.band]
+        return self.position(job.model, job.band, ahead)
 
     async def refresh(self, tickets: list[RabbitTicket], *, fresh: bool = False) -> None:
         """Push an updated ``Position`` to every waiting ticket whose ``ahead`` changed."""
@@ -76,6 +96,9 @@ class PositionEstimator:
                 ticket.ahead_in_band = own
             else:
                 ticket.ahead_in_band = min(ticket.ahead_in_band, own)
-            ahead = sum(depths[b] for b in self.chain.above(band)) + ticket.ahead_in_band
-            if ahead != ticket.position.ahead:
-                ticket.push(self.position(model, ahead))
+            ahead = self.above(model, band, depths) + ticket.ahead_in_band
+            position = self.position(model, band, ahead)
+            if ahead != ticket.position.ahead or position.paused != ticket.position.paused:
+                ticket.push(position)
+            else:
+                ticket.position = position  # the ETA counts down without an event

@@ -106,11 +106,16 @@ class RabbitTicket(Ticket):
             band=self.band,
             entry_band=self.job.band,
             user_id=self.job.user_id,
-            state="running" if self.state == "running" else "queued",
+            state=self._state(),
             waited_s=waited,
             position=self.position if self.state == "queued" else None,
             backend=self.backend,
         )
+
+    def _state(self) -> Literal["queued", "paused", "running"]:
+        if self.state == "running":
+            return "running"
+        return "paused" if self.position.paused else "queued"
 
 
 class TicketBook:
@@ -206,7 +211,8 @@ class TicketBook:
         elif isinstance(event, Chunk | Result):
             ticket.output_seen = True
         elif isinstance(event, End | Failed) and ticket.started is not None:
-            self.capacity.observe(time.monotonic() - ticket.started)
+            service_s = time.monotonic() - ticket.started
+            self.capacity.observe(service_s, ticket.job.model, ticket.backend)
         ticket.push(event)
         if ticket.done:
             self.tickets.pop(ticket.id, None)

@@ -19,7 +19,7 @@ import asyncio
 import logging
 import secrets
 import time
-from collections.abc import Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from typing import Any, NamedTuple
 
 from aio_pika.abc import AbstractIncomingMessage
@@ -31,6 +31,7 @@ from pamqp.commands import Basic
 from seadragon.config import Settings
 from seadragon.errors import QueueTimeout, QueueUnavailable, SeadragonError, UpstreamError
 from seadragon.queue.base import Failed, now_us
+from seadragon.queue.control_state import QueueControl
 from seadragon.queue.rabbitmq.broker.codec import JobMessage, Reply, read_job
 from seadragon.queue.rabbitmq.broker.connection import (
     Channels,
@@ -76,8 +77,10 @@ class Taker:
         sender: ReplySender,
         doorbell: Doorbell,
         rejects: Rejects,
+        control: QueueControl | None = None,
     ) -> None:
         self.settings = settings
+        self.control = control or QueueControl()
         self.queues = queues
         self.bands = list(settings.bands)
         self.connection = connection
@@ -92,8 +95,11 @@ class Taker:
         self._rotation = 0
         self._closed = False
 
-    async def take(self, models: Iterable[str]) -> RabbitDelivery:
-        """Wait for the next job of ``models`` (see the module docstring for the order)."""
+    async def take(
+        self, models: Iterable[str], may_take: Callable[[], bool] = lambda: True
+    ) -> RabbitDelivery:
+        """Wait for the next job of ``models`` (see the module docstring for the order);
+        while ``may_take()`` is false (the worker is drained) take nothing."""
         wanted = list(dict.fromkeys(models))
         while not self._closed:
             ring = self.doorbell.generation
@@ -101,6 +107,9 @@ class Taker:
                 # Until every channel is back (the gateway's reply queue too) a job taken
                 # now could find no route to its gateway.
                 await self.connection.wait_connected(POLL_S)
+                continue
+            if not may_take():
+                await self.doorbell.wait(ring, POLL_S)  # a switch change rings it here
                 continue
             # A get answered after its caller was cancelled would leave the job unacked on
             # a live channel, taken by nobody: the scan always runs to its end.
@@ -151,7 +160,8 @@ class Taker:
         start = self._rotation % max(1, len(models))
         order = models[start:] + models[:start]
         for band in self.bands:
-            while (head := await self._head(channel, order, band)) is not None:
+            open_models = [m for m in order if not self.control.paused(band, m)]
+            while (head := await self._head(channel, open_models, band)) is not None:
                 delivery = await self._accept(head, band)
                 if delivery is not None:
                     return delivery
