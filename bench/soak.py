@@ -179,7 +179,8 @@ async def soak(args: argparse.Namespace) -> str:
                 rss = {n: rss_mib(p.pid) for n, p in stack.processes.items() if p.poll() is None}
                 rows.append((minute, rss))
                 if args.tracemalloc:
-                    stack.processes["worker0"].send_signal(signal.SIGUSR1)
+                    for name in ("gateway0", "worker0"):
+                        stack.processes[name].send_signal(signal.SIGUSR1)
                 cells = "  ".join(f"{n} {v:7.1f}" for n, v in rss.items())
                 print(f"[{minute:5.1f} min] {cells}  requests {traffic.total}", flush=True)
 
@@ -217,7 +218,7 @@ def main() -> None:
     parser.add_argument(
         "--tracemalloc",
         type=Path,
-        help="trace the worker's allocations; a snapshot per sample goes here",
+        help="trace the gateway's and the worker's allocations; a snapshot per sample goes here",
     )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "soak.md")
     args = parser.parse_args()

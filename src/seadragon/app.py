@@ -48,6 +48,7 @@ from seadragon.db import queue_audit
 from seadragon.db.engine import Database
 from seadragon.db.request_log import RequestLogWriter
 from seadragon.db.retention import RequestLogRetention
+from seadragon.diagnostics import memory_snapshots
 from seadragon.limits.queue import LimitedQueue
 from seadragon.limits.service import Limiter
 from seadragon.limits.store import LimitStore, MemoryLimitStore
@@ -122,6 +123,7 @@ def make_limiter(settings: Settings, database: Database) -> Limiter:
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
+    memory_snapshots(asyncio.get_running_loop(), "gateway")
     async with AsyncExitStack() as stack:
         database = Database(settings)
         await database.start()

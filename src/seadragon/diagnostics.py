@@ -1,8 +1,8 @@
 """Memory snapshots on demand, for finding what a long-running process keeps.
 
-With ``SEADRAGON_TRACEMALLOC_DIR`` set, a process that calls ``memory_snapshots`` traces
-allocations (``tracemalloc``, 16 frames) and writes a snapshot to that directory each time
-it gets ``SIGUSR1``: ``<name>-<pid>-<n>.tracemalloc``. Compare two with
+With ``SEADRAGON_TRACEMALLOC_DIR`` set, ``seadragon serve`` and ``seadragon worker`` trace
+allocations (``tracemalloc``, 16 frames) and write a snapshot to that directory each time
+they get ``SIGUSR1``: ``<name>-<pid>-<n>.tracemalloc``. Compare two with
 ``tracemalloc.Snapshot.load(b).compare_to(tracemalloc.Snapshot.load(a), "traceback")``
 (bench/README.md, "The soak"). Unset, it does nothing and costs nothing.
 """
@@ -38,6 +38,11 @@ def memory_snapshots(loop: asyncio.AbstractEventLoop, name: str) -> bool:
         tracemalloc.take_snapshot().dump(str(path))
         log.warning("wrote a tracemalloc snapshot to %s", path)
 
-    loop.add_signal_handler(signal.SIGUSR1, dump)
+    try:
+        loop.add_signal_handler(signal.SIGUSR1, dump)
+    except (ValueError, RuntimeError, NotImplementedError):  # not the main thread
+        log.warning("%s is set, but signals cannot reach this event loop", ENV)
+        tracemalloc.stop()
+        return False
     log.warning("tracing allocations (%s): SIGUSR1 writes a snapshot", ENV)
     return True
