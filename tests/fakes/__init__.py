@@ -56,6 +56,9 @@ class Recorded:
     finished: bool = False
     disconnected: bool = False
     sent: int = 0  # body pieces written so far
+    #: ``FakeConfig.service_time`` when the request arrived: a test may change the knob
+    #: as soon as it sees the request, and this one must keep the old value.
+    service_time: float = 0.0
 
 
 class Recorder:
@@ -66,9 +69,17 @@ class Recorder:
         self.requests: list[Recorded] = []
         self.in_flight = self.max_in_flight = 0
 
-    def start(self, path: str, body: Any, headers: dict[str, str], count: bool) -> Recorded:
+    def start(
+        self,
+        path: str,
+        body: Any,
+        headers: dict[str, str],
+        count: bool,
+        service_time: float = 0.0,
+    ) -> Recorded:
         with self._cond:
             record = Recorded(len(self.requests), path, body, headers, finished=not count)
+            record.service_time = service_time
             self.requests.append(record)
             if count:
                 self.in_flight += 1
@@ -257,7 +268,9 @@ class FakeServer(Recorder):
         return f"http://127.0.0.1:{self.port}"
 
     def begin(self, request: Request, body: Any, count: bool = True) -> Recorded:
-        return self.start(request.url.path, body, dict(request.headers), count)
+        return self.start(
+            request.url.path, body, dict(request.headers), count, self.config.service_time
+        )
 
     def __enter__(self) -> Self:
         sock = socket.create_server(("127.0.0.1", self.port))

@@ -55,7 +55,7 @@ def scripted_response(
 ) -> Response:
     lines = _lines(body, plan)
 
-    delay = fake.config.service_time  # as configured when the request arrived
+    delay = record.service_time  # as configured when the request arrived
 
     async def produce(disconnected: asyncio.Event) -> AsyncIterator[bytes]:
         if await pause(delay, disconnected):

@@ -56,7 +56,7 @@ def scripted_response(
     produced = len(chunks) - 2
     usage = {"prompt_tokens": 3, "completion_tokens": produced, "total_tokens": 3 + produced}
 
-    delay = fake.config.service_time  # as configured when the request arrived
+    delay = record.service_time  # as configured when the request arrived
 
     async def produce(disconnected: asyncio.Event) -> AsyncIterator[bytes]:
         if await pause(delay, disconnected):
