@@ -43,6 +43,8 @@ class FakeConfig:
     embeddings: bool = True
     embed_dim: int = 8
     api_key: str | None = None
+    #: The next this many generations are refused for lack of room (503, as a full Ollama).
+    busy_refusals: int = 0
 
 
 @dataclass

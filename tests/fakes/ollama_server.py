@@ -103,6 +103,9 @@ class FakeOllama(ModelManagement, FakeServer):
             return _error(status, f"fake status {status}")
         if not self._known(body["model"]) and magic(body["model"])[0] is None:
             return _error(404, f"model '{body['model']}' not found")
+        if self.config.busy_refusals > 0:
+            self.config.busy_refusals -= 1
+            return _error(503, "server busy, please try again.  maximum pending requests exceeded")
         return None
 
     async def chat(self, request: Request) -> Response:
