@@ -147,6 +147,9 @@ class Settings(BaseSettings):
     fair_share: Literal["user", "key", "off"] = "user"
     #: Fair-share weight by user id (or key id with ``fair_share = "key"``); default 1.
     fair_share_weights: dict[str, PositiveFloat] = Field(default_factory=dict)
+    #: Among free slots, hand a request to one whose backend has its model loaded
+    #: (in-process queue; docs/architecture.md, "Model affinity").
+    model_affinity: bool = True
     request_timeout_s: float = Field(default=600.0, gt=0)
     #: Run backend workers inside ``seadragon serve``: auto = yes for the memory queue only.
     serve_workers: Literal["auto", "on", "off"] = "auto"

@@ -43,6 +43,9 @@ class FakeConfig:
     embeddings: bool = True
     embed_dim: int = 8
     api_key: str | None = None
+    #: The fake Ollama holds at most this many models in memory (``OLLAMA_MAX_LOADED_MODELS``;
+    #: None: no limit); loading one more evicts the least recently used.
+    max_loaded: int | None = None
 
 
 @dataclass

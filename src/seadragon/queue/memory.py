@@ -31,6 +31,7 @@ from seadragon.errors import (
     ServiceUnavailable,
     UpstreamError,
 )
+from seadragon.queue.affinity import Affinity
 from seadragon.queue.bands import Bands, QueuedJob
 from seadragon.queue.base import (
     BaseQueueManager,
@@ -63,6 +64,7 @@ class MemoryQueue(BaseQueueManager):
         self._waiters: deque[Waiter] = deque()
         self._workers = WorkerTable()
         self._capacity = Capacity(self._workers.models)
+        self._affinity = Affinity(self._workers, self._bands.first_for, settings.model_affinity)
         # One timer for the next promotion or deadline, so waiting jobs age without a poll.
         self._alarm = Alarm(self._update)
         # Versions of bands and capacity that positions were last computed from.
@@ -223,13 +225,17 @@ class MemoryQueue(BaseQueueManager):
         self._alarm.set(self._bands.next_due())
 
     def _dispatch(self) -> None:
+        passed_on = False
         for waiter in list(self._waiters):
             if waiter.future.done():
-                self._waiters.remove(waiter)
+                if waiter in self._waiters:  # not one affinity handed a job in this pass
+                    self._waiters.remove(waiter)
                 continue
             entry = self._bands.first_for(waiter.models)
             if entry is None:
                 continue
+            taker = self._affinity.taker(waiter, entry, self._waiters)
+            passed_on, waiter = passed_on or taker is not waiter, taker
             self._bands.take(entry)
             del self._queued[entry.job.id]
             worker = self._workers.worker(waiter.worker_id)
@@ -244,6 +250,8 @@ class MemoryQueue(BaseQueueManager):
             self._running[entry.job.id] = delivery
             self._waiters.remove(waiter)
             waiter.future.set_result(delivery)
+        if passed_on:
+            self._dispatch()  # a slot that let a warmer one take its job may have another
 
     def _abandon(self, waiter: Waiter) -> None:
         """A waiting take was cancelled; a job it had been handed goes back unharmed."""

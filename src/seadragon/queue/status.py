@@ -52,6 +52,8 @@ class WorkerInfo:
     models: list[str]
     reachable: bool
     error: str | None = None
+    #: Models the backend holds in memory now (Ollama's ``/api/ps``); None: not known.
+    loaded: list[str] | None = None
 
 
 @dataclass

@@ -185,7 +185,10 @@ class Beat(_Wire):
 
     @classmethod
     def of(cls, worker: WorkerInfo, sender: str) -> Beat:
-        return cls(worker=WorkerBody(**worker.__dict__), sender=sender)
+        # Only the fields of the heartbeat format: what a worker has loaded matters to the
+        # in-process queue's dispatch alone (``queue/affinity.py``).
+        fields = {k: v for k, v in worker.__dict__.items() if k in WorkerBody.model_fields}
+        return cls(worker=WorkerBody(**fields), sender=sender)
 
     def info(self) -> WorkerInfo:
         return WorkerInfo(**self.worker.model_dump())
