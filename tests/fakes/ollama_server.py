@@ -117,7 +117,7 @@ class FakeOllama(ModelManagement, FakeServer):
         if problem is not None:
             self.finish(record)
             return problem
-        self.loaded.add(self.resolve(body["model"]) or body["model"])
+        self.load(self.resolve(body["model"]) or body["model"])
         script = ollama_script(body)
         if script is not None:
             return scripted_response(self, record, body, script)
@@ -149,7 +149,7 @@ class FakeOllama(ModelManagement, FakeServer):
                 }
             )
         words = len(str(body.get("prompt", "")).split())
-        self.loaded.add(self.resolve(body["model"]) or body["model"])
+        self.load(self.resolve(body["model"]) or body["model"])
 
         def line(text: str) -> dict[str, Any]:
             return {"model": body["model"], "created_at": CREATED_AT, "response": text}

@@ -31,6 +31,7 @@ from seadragon.errors import (
     ServiceUnavailable,
     UpstreamError,
 )
+from seadragon.queue.affinity import Affinity
 from seadragon.queue.bands import Bands, QueuedJob
 from seadragon.queue.base import (
     BaseQueueManager,
@@ -66,6 +67,7 @@ class MemoryQueue(BaseQueueManager):
         self._workers = WorkerTable()
         self.control = QueueControl()
         self._capacity = Capacity(lambda: self._workers.workers, self.control.usable)
+        self._affinity = Affinity(self._workers, self._next_for, settings.model_affinity)
         # One timer for the next promotion or deadline, so waiting jobs age without a poll.
         self._alarm = Alarm(self._update)
         # Versions of bands, capacity and control that positions were last computed from.
@@ -239,10 +241,15 @@ class MemoryQueue(BaseQueueManager):
         self._place_all()
         self._alarm.set(self._bands.next_due())
 
+    def _next_for(self, models: frozenset[str]) -> QueuedJob | None:
+        return self._bands.first_for(models, self.control.pause_check())
+
     def _dispatch(self) -> None:
+        passed_on = False
         for waiter in list(self._waiters):
             if waiter.future.done():
-                self._waiters.remove(waiter)
+                if waiter in self._waiters:  # not one affinity handed a job in this pass
+                    self._waiters.remove(waiter)
                 continue
             worker = self._workers.worker(waiter.worker_id)
             if self.control.draining(waiter.worker_id, worker.backend if worker else None):
@@ -250,6 +257,13 @@ class MemoryQueue(BaseQueueManager):
             entry = self._bands.first_for(waiter.models, self.control.pause_check())
             if entry is None:
                 continue
+            taker = self._affinity.taker(waiter, entry, self._waiters)
+            if taker is not waiter:
+                taken_by = self._workers.worker(taker.worker_id)
+                if not self.control.draining(
+                    taker.worker_id, taken_by.backend if taken_by else None
+                ):
+                    passed_on, waiter, worker = True, taker, taken_by
             self._bands.take(entry)
             del self._queued[entry.job.id]
             delivery = MemoryDelivery(
@@ -263,6 +277,8 @@ class MemoryQueue(BaseQueueManager):
             self._running[entry.job.id] = delivery
             self._waiters.remove(waiter)
             waiter.future.set_result(delivery)
+        if passed_on:
+            self._dispatch()  # a slot that let a warmer one take its job may have another
 
     def _abandon(self, waiter: Waiter) -> None:
         """A waiting take was cancelled; a job it had been handed goes back unharmed."""
