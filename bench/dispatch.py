@@ -1,121 +1,112 @@
-"""The in-process queue's dispatch cost against the number of idle slots.
+"""Publish -> start in RabbitMQ mode with an idle worker, by number of fair-share shards.
 
-```sh
-.venv/bin/python -m bench.dispatch --slots 16,256,1024 --jobs 2000
-```
+One gateway and one worker (two ``RabbitMQQueue``s in this process, each with its own
+connection, as two processes would have) per shard count, each in a namespace of its
+own; jobs are submitted one at a time, from users spread over the shards, to a worker
+slot asleep on its doorbell, and the shard counts take turns job by job so that machine
+noise hits them alike. Printed per shard count and band:
 
-A ``MemoryQueue`` with ``--slots`` slots waiting in ``take``, spread over ``--backends``
-workers (each serving its own model plus a shared one), and no HTTP: one request at a
-time is submitted for a random model and the time from ``submit`` to the slot holding
-the delivery is measured (p50, p99), as is how often ``Bands.first_for`` ran per queue
-event. Then ``--idle-events`` queue events that have nothing to dispatch (``status``
-calls) are timed with every slot idle and an empty queue.
+- ``submit``: the submit call until it returned (depths read, publisher-confirmed);
+- ``publish->start``: the submit call until the worker slot holds the job (doorbell,
+  then a scan: one ``basic.get`` per shard queue looked at, top band first).
+
+Usage: ``python -m bench.dispatch [--shards 1 4 8] [--jobs 200]`` (RabbitMQ on
+127.0.0.1:5672, or ``SEADRAGON_RABBITMQ_URL``).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import random
+import os
+import statistics
+import sys
 import time
 import uuid
+from dataclasses import dataclass, field
 
 from seadragon.config import Settings
-from seadragon.queue.base import End, Job
-from seadragon.queue.memory import MemoryQueue
+from seadragon.queue.base import Job
+from seadragon.queue.rabbitmq.manager import RabbitMQQueue
 
-SHARED = "shared"
+#: Idle time before each job, so the worker slot is asleep on its doorbell.
+IDLE_S = 0.02
+USERS = 16
+WARM_UP = 10
 
 
-def job(model: str) -> Job:
-    return Job(
-        id=uuid.uuid4().hex,
-        kind="chat",
-        model=model,
-        body={"model": model, "messages": [{"role": "user", "content": "hi"}]},
-        band=random.choice(["high", "normal", "low"]),
-    )
+@dataclass
+class Pair:
+    """A gateway and a worker on one namespace with ``shards`` shards."""
+
+    shards: int
+    gateway: RabbitMQQueue
+    worker: RabbitMQQueue
+    spans: dict[str, list[float]] = field(default_factory=dict)
 
 
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-async def measure(slots: int, backends: int, jobs: int, idle_events: int) -> dict[str, float]:
-    queue = MemoryQueue(Settings(max_queue_wait_s=600))
-    await queue.start()
-    calls = 0
-    first_for = queue._bands.first_for  # counted, as a profiler would
-
-    def counted(models: frozenset[str], *rest: object) -> object:
-        nonlocal calls
-        calls += 1
-        return first_for(models, *rest)  # type: ignore[arg-type]
-
-    queue._bands.first_for = counted  # type: ignore[method-assign]
-    started: dict[str, float] = {}
-    done: dict[str, asyncio.Future[None]] = {}
-
-    async def slot(worker: int) -> None:
-        while True:
-            delivery = await queue.take(f"w{worker}", [f"m{worker}", SHARED])
-            started[delivery.job.id] = time.perf_counter()
-            await delivery.emit(End())
-            await delivery.settle()
-            done[delivery.job.id].set_result(None)
-
-    tasks = [asyncio.create_task(slot(i % backends)) for i in range(slots)]
-    await asyncio.sleep(0.05)  # every slot reaches take()
-    models = [f"m{i}" for i in range(backends)] + [SHARED]
-    latencies = []
-    calls = 0
-    for _ in range(jobs):
-        item = job(random.choice(models))
-        done[item.id] = asyncio.get_running_loop().create_future()
-        began = time.perf_counter()
-        await queue.submit(item)
-        await done[item.id]
-        latencies.append((started[item.id] - began) * 1000)
-    per_job = calls / jobs
-    calls = 0
-    began = time.perf_counter()
-    for _ in range(idle_events):
-        await queue.status()
-    idle_us = (time.perf_counter() - began) / idle_events * 1e6
-    idle_calls = calls / idle_events
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
-    await queue.close()
-    return {
-        "p50": pct(latencies, 0.5),
-        "p99": pct(latencies, 0.99),
-        "per_job": per_job,
-        "idle_us": idle_us,
-        "idle_calls": idle_calls,
-    }
-
-
-async def main(args: argparse.Namespace) -> None:
-    random.seed(1)
-    print(
-        f"{'slots':>6} {'submit->start p50':>18} {'p99':>9} {'first_for/job':>14}"
-        f" {'idle event':>11} {'first_for/idle event':>21}"
+async def open_pair(shards: int, url: str) -> Pair:
+    settings = Settings(
+        rabbitmq_url=url,
+        rabbitmq_namespace=f"sdbench-{uuid.uuid4().hex[:8]}",
+        rabbitmq_fair_shards=shards,
+        aging_interval_s=1000.0,
     )
-    for slots in (int(s) for s in args.slots.split(",")):
-        r = await measure(slots, args.backends, args.jobs, args.idle_events)
-        print(
-            f"{slots:>6} {r['p50']:>15.3f} ms {r['p99']:>6.3f} ms {r['per_job']:>14.1f}"
-            f" {r['idle_us']:>8.1f} µs {r['idle_calls']:>21.1f}",
-            flush=True,
-        )
+    gateway, worker = RabbitMQQueue(settings), RabbitMQQueue(settings)
+    await gateway.start()
+    await worker.start()
+    return Pair(shards, gateway, worker)
+
+
+async def one_job(pair: Pair, index: int, band: str) -> None:
+    take = asyncio.create_task(pair.worker.take("w", ["bench"]))
+    await asyncio.sleep(IDLE_S)
+    job = Job(id=f"d-{uuid.uuid4().hex[:10]}", kind="chat", model="bench", body={}, band=band)
+    job.user_id = 1 + index % USERS
+    began = time.perf_counter()
+    await pair.gateway.submit(job)
+    submitted = time.perf_counter()
+    delivery = await asyncio.wait_for(take, 10)
+    taken = time.perf_counter()
+    assert delivery.job.id == job.id
+    await delivery.settle()
+    if index >= WARM_UP:
+        pair.spans.setdefault(f"{band} submit", []).append(submitted - began)
+        pair.spans.setdefault(f"{band} publish->start", []).append(taken - began)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shards", type=int, nargs="+", default=[1, 4, 8])
+    parser.add_argument("--jobs", type=int, default=200, help="per shard count and band")
+    parser.add_argument("--bands", nargs="+", default=["high", "low"])
+    args = parser.parse_args()
+    url = os.environ.get("SEADRAGON_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/")
+    pairs = [await open_pair(shards, url) for shards in args.shards]
+    try:
+        for index in range(args.jobs + WARM_UP):
+            for band in args.bands:
+                for pair in pairs:
+                    await one_job(pair, index, band)
+    finally:
+        for pair in pairs:
+            await pair.gateway.close()
+            await pair.worker.close()
+            await pair.worker.delete_namespace()
+    load = os.getloadavg()[0]
+    print(f"RabbitMQ dispatch, idle worker — Python {sys.version.split()[0]}, load {load:.2f}")
+    print(f"command: python -m bench.dispatch {' '.join(sys.argv[1:])}")
+    print(f"{'shards':>6}  {'span':22} {'p50 ms':>7} {'p99 ms':>7}")
+    for pair in pairs:
+        for name, values in pair.spans.items():
+            p50, p99 = statistics.median(values) * 1000, pct(values, 0.99) * 1000
+            print(f"{pair.shards:>6}  {name:22} {p50:7.2f} {p99:7.2f}")
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--slots", default="16,256,1024")
-    parser.add_argument("--backends", type=int, default=4)
-    parser.add_argument("--jobs", type=int, default=2000)
-    parser.add_argument("--idle-events", type=int, default=2000)
-    asyncio.run(main(parser.parse_args()))
+    asyncio.run(main())

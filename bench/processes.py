@@ -218,19 +218,12 @@ async def start_stack(
 
 async def delete_namespace(env: dict[str, str], models: tuple[str, ...] = ("bench",)) -> None:
     """Delete the durable queues and the exchanges of the stack's RabbitMQ namespace."""
-    import aio_pika
-
+    from seadragon.config import Settings
     from seadragon.queue.rabbitmq.broker.names import Names
+    from seadragon.queue.rabbitmq.broker.names import delete_namespace as delete_queues
 
-    names = Names(env["SEADRAGON_RABBITMQ_NAMESPACE"])
     bands = json.loads(env.get("SEADRAGON_BANDS", '["high", "normal", "low"]'))
     url = env.get("SEADRAGON_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/")
-    connection = await aio_pika.connect(url, timeout=5)
-    try:
-        channel = await connection.channel()
-        for queue in [names.dead_queue(), *(names.band_queue(m, b) for m in models for b in bands)]:
-            await channel.queue_delete(queue)
-        for exchange in names.exchanges():
-            await channel.exchange_delete(exchange)
-    finally:
-        await connection.close()
+    default_shards = Settings.model_fields["rabbitmq_fair_shards"].default
+    shards = int(env.get("SEADRAGON_RABBITMQ_FAIR_SHARDS", default_shards))
+    await delete_queues(url, Names(env["SEADRAGON_RABBITMQ_NAMESPACE"]), models, bands, shards)

@@ -130,6 +130,9 @@ class Settings(BaseSettings):
     rabbitmq_namespace: str = Field(default="seadragon", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     rabbitmq_quorum: bool = False
     rabbitmq_delivery_limit: int = Field(default=3, ge=1)
+    #: Shard queues per model and band that fair share spreads users over (1: one FIFO
+    #: queue per model and band). See docs/architecture.md, "Fair share in RabbitMQ mode".
+    rabbitmq_fair_shards: int = Field(default=4, ge=1, le=32)
     bands: list[str] = Field(default_factory=lambda: ["high", "normal", "low"])
     api_key_default_band: str = "high"
     web_band: str = "low"
@@ -144,6 +147,9 @@ class Settings(BaseSettings):
     fair_share: Literal["user", "key", "off"] = "user"
     #: Fair-share weight by user id (or key id with ``fair_share = "key"``); default 1.
     fair_share_weights: dict[str, PositiveFloat] = Field(default_factory=dict)
+    #: Among free slots, hand a request to one whose backend has its model loaded
+    #: (in-process queue; docs/architecture.md, "Model affinity").
+    model_affinity: bool = True
     request_timeout_s: float = Field(default=600.0, gt=0)
     #: Run backend workers inside ``seadragon serve``: auto = yes for the memory queue only.
     serve_workers: Literal["auto", "on", "off"] = "auto"

@@ -171,6 +171,11 @@ class BackendUnreachable(UpstreamError):
     request is as good as never sent."""
 
 
+class BackendBusy(UpstreamError):
+    """The backend refused the request before any output because it has no room now
+    (429, 503, "server busy"): the request keeps its place and is tried again."""
+
+
 def error_from_dict(kind: str, message: str, param: str | None = None) -> SeadragonError:
     """Rebuild an error that crossed a process boundary by its class name."""
     cls = ERRORS_BY_NAME.get(kind, UpstreamError)
@@ -194,5 +199,6 @@ ERRORS_BY_NAME: dict[str, type[SeadragonError]] = {
         UpstreamError,
         UpstreamTimeout,
         BackendUnreachable,
+        BackendBusy,
     )
 }

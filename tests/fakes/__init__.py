@@ -43,6 +43,11 @@ class FakeConfig:
     embeddings: bool = True
     embed_dim: int = 8
     api_key: str | None = None
+    #: The next this many generations are refused for lack of room (503, as a full Ollama).
+    busy_refusals: int = 0
+    #: The fake Ollama holds at most this many models in memory (``OLLAMA_MAX_LOADED_MODELS``;
+    #: None: no limit); loading one more evicts the least recently used.
+    max_loaded: int | None = None
 
 
 @dataclass

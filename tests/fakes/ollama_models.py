@@ -2,11 +2,13 @@
 /api/create, /api/copy, /api/delete, /api/blobs, and load/unload by empty generate.
 
 State is the fake's ``config.models`` (what it has) and ``loaded`` (what it holds in
-memory). A pull streams Ollama's progress lines layer by layer, paced by
-``config.token_delay``, and adds the model only once it succeeded. Magic names: a pull
-of ``missing*`` fails at the manifest (as Ollama does for an unknown name), ``halfway*``
-fails in the middle of its first layer. ``hold_pulls()`` stops every pull halfway through
-its first layer until ``release_pulls()``, so a test can see a pull in progress.
+memory, at most ``config.max_loaded`` models, least recently used evicted first);
+``loads`` counts every time a model had to be loaded. A pull streams Ollama's progress
+lines layer by layer, paced by ``config.token_delay``, and adds the model only once it
+succeeded. Magic names: a pull of ``missing*`` fails at the manifest (as Ollama does for
+an unknown name), ``halfway*`` fails in the middle of its first layer. ``hold_pulls()``
+stops every pull halfway through its first layer until ``release_pulls()``, so a test
+can see a pull in progress.
 """
 
 from __future__ import annotations
@@ -55,11 +57,14 @@ class ModelManagement(FakeServer):
     loaded: set[str]
     blobs: set[str]
     pulls_go: threading.Event
+    loads: int
+    _recent: list[str]
 
     def model_routes(self) -> list[Route]:
         self.loaded, self.blobs = set(), set()
         self.pulls_go = threading.Event()
         self.pulls_go.set()
+        self.loads, self._recent = 0, []
         return [
             Route("/api/ps", self.ps),
             Route("/api/show", self.show, methods=["POST"]),
@@ -76,6 +81,20 @@ class ModelManagement(FakeServer):
 
     def release_pulls(self) -> None:
         self.pulls_go.set()
+
+    def load(self, name: str) -> None:
+        """Hold ``name`` in memory for a request, loading it (and evicting) if need be."""
+        if name in self._recent:
+            self._recent.remove(name)
+        self._recent.append(name)
+        if name in self.loaded:
+            return
+        self.loads += 1
+        self.loaded.add(name)
+        limit = self.config.max_loaded
+        while limit is not None and len(self.loaded) > limit:
+            oldest = next(n for n in self._recent if n in self.loaded and n != name)
+            self.loaded.discard(oldest)
 
     def resolve(self, model: str) -> str | None:
         for name in (model, f"{model}:latest"):
@@ -129,7 +148,7 @@ class ModelManagement(FakeServer):
         if keep_alive in (0, "0", "0s"):
             self.loaded.discard(name)
             return "unload"
-        self.loaded.add(name)
+        self.load(name)
         return "load"
 
     async def _progress(self, name: str, fail: str | None) -> AsyncIterator[dict[str, Any]]:

@@ -103,6 +103,9 @@ class FakeOllama(ModelManagement, FakeServer):
             return _error(status, f"fake status {status}")
         if not self._known(body["model"]) and magic(body["model"])[0] is None:
             return _error(404, f"model '{body['model']}' not found")
+        if self.config.busy_refusals > 0:
+            self.config.busy_refusals -= 1
+            return _error(503, "server busy, please try again.  maximum pending requests exceeded")
         return None
 
     async def chat(self, request: Request) -> Response:
@@ -114,7 +117,7 @@ class FakeOllama(ModelManagement, FakeServer):
         if problem is not None:
             self.finish(record)
             return problem
-        self.loaded.add(self.resolve(body["model"]) or body["model"])
+        self.load(self.resolve(body["model"]) or body["model"])
         script = ollama_script(body)
         if script is not None:
             return scripted_response(self, record, body, script)
@@ -146,7 +149,7 @@ class FakeOllama(ModelManagement, FakeServer):
                 }
             )
         words = len(str(body.get("prompt", "")).split())
-        self.loaded.add(self.resolve(body["model"]) or body["model"])
+        self.load(self.resolve(body["model"]) or body["model"])
 
         def line(text: str) -> dict[str, Any]:
             return {"model": body["model"], "created_at": CREATED_AT, "response": text}

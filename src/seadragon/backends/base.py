@@ -49,6 +49,11 @@ class Backend(ABC):
     async def list_models(self) -> list[str]:
         """Model names the backend serves now (``UpstreamError`` if unreachable)."""
 
+    async def loaded_models(self) -> list[str] | None:
+        """Models held in memory now, ready without a load; None when the backend cannot
+        tell (``UpstreamError`` if unreachable)."""
+        return None
+
     @abstractmethod
     def stream_chat(self, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
         """Run an OpenAI chat request; yield ``chat.completion.chunk`` dicts."""

@@ -20,6 +20,7 @@ from seadragon.backends.base import Backend
 from seadragon.backends.lines import Lines as Lines
 from seadragon.config import BackendConfig
 from seadragon.errors import (
+    BackendBusy,
     BackendUnreachable,
     InvalidRequest,
     ModelNotFound,
@@ -176,6 +177,8 @@ class HTTPBackend(Backend):
             return UpstreamError(f"backend {self.name!r} refused Seadragon's credentials")
         if status in (408, 504):
             return UpstreamTimeout(f"backend {self.name!r} timed out ({status})")
+        if status in (429, 503):
+            return BackendBusy(f"backend {self.name!r} answered {status}: {message}")
         return UpstreamError(f"backend {self.name!r} answered {status}: {message}")
 
     async def _request_json(

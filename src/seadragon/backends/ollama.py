@@ -66,6 +66,18 @@ class OllamaBackend(HTTPBackend):
         self._aliases = aliases
         return names + [alias for alias in aliases if alias not in names]
 
+    async def loaded_models(self) -> list[str] | None:
+        """``/api/ps``: every loaded tag, plus the bare name of a ``:latest`` one."""
+        data = await self._request_json("GET", "/api/ps")
+        names: list[str] = []
+        for entry in data.get("models", []) if isinstance(data, dict) else []:
+            name = entry.get("name") or entry.get("model") if isinstance(entry, dict) else None
+            if isinstance(name, str):
+                names.append(name)
+                if name.endswith(":latest"):
+                    names.append(name.removesuffix(":latest"))
+        return names
+
     async def stream_chat(self, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
         """Stream ``/api/chat`` as ``chat.completion.chunk`` dicts (see ``ollama_replies``)."""
         _only_one(body)

@@ -64,6 +64,14 @@ class IdleSlots:
         self._groups.clear()
         return waiting
 
+    def heads(self) -> list[Waiter]:
+        """The first waiting slot of each group, longest-waiting first (the slots of one
+        group would answer any question alike)."""
+        firsts = [
+            next(((n, w) for n, w in group if w.free()), None) for group in self._groups.values()
+        ]
+        return [w for _, w in sorted(head for head in firsts if head is not None)]
+
     def head_for(
         self, ready: Callable[[Waiter], bool], skip: Container[Group] = ()
     ) -> Waiter | None:

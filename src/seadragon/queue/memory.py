@@ -30,6 +30,7 @@ from seadragon.errors import (
     ServiceUnavailable,
     UpstreamError,
 )
+from seadragon.queue.affinity import Affinity
 from seadragon.queue.bands import Bands, QueuedJob
 from seadragon.queue.base import (
     BaseQueueManager,
@@ -66,6 +67,7 @@ class MemoryQueue(BaseQueueManager):
         self._workers = WorkerTable()
         self.control = QueueControl()
         self._capacity = Capacity(lambda: self._workers.workers, self.control.usable)
+        self._affinity = Affinity(self._workers, self._next_for, settings.model_affinity)
         # One timer for the next promotion or deadline, so waiting jobs age without a poll.
         self._alarm = Alarm(self._update)
         # Versions of bands, capacity and control that positions were last computed from.
@@ -238,6 +240,9 @@ class MemoryQueue(BaseQueueManager):
         self._place_all()
         self._alarm.set(self._bands.next_due())
 
+    def _next_for(self, models: frozenset[str]) -> QueuedJob | None:
+        return self._bands.first_for(models, self.control.pause_check())
+
     def _dispatch(self) -> None:
         # Oldest idle slot first among those a queued job is for: the bands are scanned
         # once per hand-off, never once per idle slot (queue/idle.py).
@@ -248,6 +253,11 @@ class MemoryQueue(BaseQueueManager):
             if entry is None:
                 skip.add(group_of(waiter))
                 continue
+            # A warmer slot of another group may take it (queue/affinity.py); the slot
+            # passed over stays first in its group and is served in a later round.
+            taker = self._affinity.taker(waiter, entry, self._idle.heads())
+            if taker is not waiter and self._may_take(taker):
+                waiter = taker
             self._bands.take(entry)
             del self._queued[entry.job.id]
             worker = self._workers.worker(waiter.worker_id)

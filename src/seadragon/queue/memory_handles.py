@@ -157,6 +157,10 @@ class Waiter:
     models: frozenset[str]
     future: asyncio.Future[MemoryDelivery]
 
+    def free(self) -> bool:
+        """Still waiting: not handed a job, not gone."""
+        return not self.future.done()
+
     def handed(self) -> MemoryDelivery | None:
         """The delivery this slot was given, if any (it may have gone before receiving it)."""
         future = self.future

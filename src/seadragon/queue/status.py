@@ -55,6 +55,8 @@ class WorkerInfo:
     error: str | None = None
     #: An administrator drained it: it takes no new job (set by the queue, not advertised).
     draining: bool = False
+    #: Models the backend holds in memory now (Ollama's ``/api/ps``); None: not known.
+    loaded: list[str] | None = None
 
 
 @dataclass

@@ -9,6 +9,11 @@ A backend that refuses a connection is marked unreachable at once: its slots sto
 taking work (a job it refused goes back to the queue for another backend) and the
 worker probes it with backoff, from ``PROBE_FIRST_S`` doubling to ``PROBE_MAX_S``,
 until it answers again.
+
+What the backend holds in memory (Ollama's ``/api/ps``) is advertised too, read at each
+refresh and again after a job whose model was not loaded (running it loaded that model,
+and may have evicted another), so the in-process queue can hand a request to a backend
+that has its model loaded (``queue/affinity.py``).
 """
 
 from __future__ import annotations
@@ -44,7 +49,11 @@ class BackendWorker:
         self.models: list[str] = list(backend.config.models)
         self.reachable = False
         self.error: str | None = None
+        #: Models loaded on the backend now; None: the backend cannot tell.
+        self.loaded: list[str] | None = None
         self.busy = 0
+        #: Slots waiting in the queue for work now.
+        self.waiting = 0
         self._changed = asyncio.Event()
         self._ready = asyncio.Event()
         self._down = asyncio.Event()
@@ -66,6 +75,7 @@ class BackendWorker:
             models=sorted(self.models),
             reachable=self.reachable,
             error=self.error,
+            loaded=None if self.loaded is None else sorted(self.loaded),
         )
 
     async def start(self) -> None:
@@ -83,7 +93,9 @@ class BackendWorker:
             reachable, error = True, None
         except SeadragonError as exc:
             models, reachable, error = self.models, False, exc.message
+        loaded = await self._read_loaded() if reachable else self.loaded
         changed = sorted(models) != sorted(self.models) or reachable != self.reachable
+        reloaded, self.loaded = loaded != self.loaded, loaded
         self.models, self.reachable, self.error = list(models), reachable, error
         if self.reachable and self.models:
             self._ready.set()
@@ -92,7 +104,24 @@ class BackendWorker:
         if changed:
             old, self._changed = self._changed, asyncio.Event()
             old.set()  # idle slots re-ask the queue with the new model list
+        if changed or reloaded:
             await self.queue.advertise(self.info())
+
+    async def _read_loaded(self) -> list[str] | None:
+        try:
+            loaded = await self.backend.loaded_models()
+        except SeadragonError:
+            return self.loaded
+        return None if loaded is None else sorted(loaded)
+
+    async def _ran(self, model: str) -> None:
+        """A job of ``model`` ended: if that loaded it, learn what is loaded now."""
+        if self.loaded is None or model in self.loaded:
+            return
+        loaded = await self._read_loaded()
+        if loaded != self.loaded:
+            self.loaded = loaded
+            await self._advertise_once()
 
     async def _refresh_loop(self) -> None:
         probe_s = PROBE_FIRST_S
@@ -158,7 +187,7 @@ class BackendWorker:
         """Wait for a job, or return None when the model list changed meanwhile."""
         await self._ready.wait()
         changed = self._changed
-        take = asyncio.create_task(self.queue.take(self.id, list(self.models)))
+        take = asyncio.create_task(self._take())
         self._taking.add(take)
         take.add_done_callback(self._taking.discard)
         waiter = asyncio.create_task(changed.wait())
@@ -173,6 +202,13 @@ class BackendWorker:
         if take.cancelled():
             return None
         return take.result()
+
+    async def _take(self) -> Delivery:
+        self.waiting += 1
+        try:
+            return await self.queue.take(self.id, list(self.models))
+        finally:
+            self.waiting -= 1
 
     async def _slot(self) -> None:
         while not self._closing:
@@ -189,6 +225,7 @@ class BackendWorker:
             finally:
                 self._running.discard(job)
                 self._set_busy(-1)
+            await self._ran(delivery.job.model)
 
     async def close(self, grace_s: float = 10.0) -> None:
         """Stop taking work, let running jobs finish for ``grace_s``, then cancel them."""

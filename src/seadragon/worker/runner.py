@@ -7,6 +7,13 @@ upstream connection: the GPU stops working for nobody.
 A backend that refuses the connection (or resets it before answering) has not seen the
 request: the worker is told (``refused``), and when another backend can serve the model
 the job goes back to its place in the queue for it instead of failing.
+
+A backend that refuses for lack of room before any output (429 or 503, "server busy": it
+may still be working on a request whose caller left) has not run the request either. The
+slot keeps the job, waits ``BUSY_FIRST_S`` (doubling to ``BUSY_MAX_S``) and asks again, up
+to ``BUSY_ATTEMPTS`` times: the caller is served once the backend has room instead of
+getting a 502, the backend is not hammered, and since the slot stays taken while it
+waits, the backend never has more requests in flight than its slots.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from contextlib import suppress
 
 from seadragon.backends.base import Backend
 from seadragon.errors import (
+    BackendBusy,
     BackendUnreachable,
     RequestCancelled,
     SeadragonError,
@@ -29,6 +37,10 @@ from seadragon.queue.base import Chunk, Delivery, End, Event, Failed, Result, St
 
 log = logging.getLogger("seadragon.worker")
 
+BUSY_ATTEMPTS = 20
+BUSY_FIRST_S = 0.1
+BUSY_MAX_S = 2.0
+
 
 #: Told that the backend refused a job's connection; True when another backend serves
 #: the job's model (the job then goes back to the queue for it).
@@ -36,6 +48,20 @@ Refused = Callable[[str], Awaitable[bool]]
 
 
 async def _produce(delivery: Delivery, backend: Backend, output: list[bool]) -> None:
+    wait_s = BUSY_FIRST_S
+    for attempt in range(1, BUSY_ATTEMPTS + 1):
+        try:
+            await _produce_once(delivery, backend, output)
+            return
+        except BackendBusy as error:
+            if output or attempt == BUSY_ATTEMPTS:
+                raise
+            log.info("job %s: %s; asking again in %.1f s", delivery.job.id, error.message, wait_s)
+        await asyncio.sleep(wait_s)
+        wait_s = min(BUSY_MAX_S, 2 * wait_s)
+
+
+async def _produce_once(delivery: Delivery, backend: Backend, output: list[bool]) -> None:
     job = delivery.job
     if job.kind == "embedding":
         result = await backend.embed(job.body)

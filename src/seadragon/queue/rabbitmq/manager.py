@@ -112,7 +112,13 @@ class RabbitMQQueue(BaseQueueManager):
         """Delete every queue and exchange of this namespace that this process knows."""
         models = self._parts.queues.models
         names = self._parts.names
-        await delete_namespace(self.settings.rabbitmq_url, names, models, self.settings.bands)
+        await delete_namespace(
+            self.settings.rabbitmq_url,
+            names,
+            models,
+            self.settings.bands,
+            self._parts.queues.shards.count,
+        )
 
     # Gateway side -----------------------------------------------------------------
 

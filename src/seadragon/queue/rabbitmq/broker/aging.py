@@ -36,8 +36,9 @@ class BandChain:
         """Bands served before ``band``, top first."""
         return self.bands[: self.index(band)]
 
-    def arguments(self, model: str, band: str) -> dict[str, Any]:
-        """``queue.declare`` arguments of one band queue."""
+    def arguments(self, model: str, band: str, shard: int = 0) -> dict[str, Any]:
+        """``queue.declare`` arguments of one band queue (one shard of it): a job ages
+        into the same shard of the band above, so its tenant's turn follows it."""
         args: dict[str, Any] = {}
         if self.settings.rabbitmq_quorum:
             args.update(
@@ -58,7 +59,7 @@ class BandChain:
             return args
         args["x-message-ttl"] = max(1, round(self.settings.aging_interval(band) * 1000))
         args["x-dead-letter-exchange"] = self.names.promote
-        args["x-dead-letter-routing-key"] = self.names.band_queue(model, self.bands[i - 1])
+        args["x-dead-letter-routing-key"] = self.names.band_queue(model, self.bands[i - 1], shard)
         return args
 
     def band_after(self, entry_band: str, waited_s: float) -> str:

@@ -212,6 +212,8 @@ class Beat(_Wire):
 
     @classmethod
     def of(cls, worker: WorkerInfo, sender: str) -> Beat:
+        # Only the fields of the heartbeat format: what a worker has loaded matters to the
+        # in-process queue's dispatch alone (``queue/affinity.py``).
         fields = {name: getattr(worker, name) for name in WorkerBody.model_fields}
         return cls(worker=WorkerBody(**fields), sender=sender)
 

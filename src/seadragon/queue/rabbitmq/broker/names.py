@@ -10,7 +10,8 @@ Exchanges (``docs/architecture.md``, "RabbitMQ topology"):
 ``{ns}.doorbell``  fanout   "a job was queued": wakes idle workers
 ``{ns}.workers``   fanout   worker heartbeats (``WorkerInfo``) and withdrawals
 
-Queues: ``{ns}.job.{model}.{band}`` (durable band queues), ``{ns}.dead`` (quorum mode),
+Queues: ``{ns}.job.{model}.{band}`` (durable band queues: fair share's shard 0) and
+``{ns}.job.{model}.{band}.{shard}`` (its other shards, ``shards.py``), ``{ns}.dead`` (quorum mode),
 ``{ns}.rejected`` (malformed messages kept for an operator, ``rejects.py``) and one
 exclusive ``{ns}.{role}.{process id}`` per process and role.
 """
@@ -75,8 +76,15 @@ class Names:
     def workers(self) -> str:
         return f"{self.ns}.workers"
 
-    def band_queue(self, model: str, band: str) -> str:
-        return f"{self.ns}.job.{safe_part(model)}.{band}"
+    def band_queue(self, model: str, band: str, shard: int = 0) -> str:
+        """One shard queue of a band; shard 0 keeps the name of the layout before shards
+        (a band name never starts with a digit, so the names cannot collide)."""
+        base = f"{self.ns}.job.{safe_part(model)}.{band}"
+        return base if shard == 0 else f"{base}.{shard}"
+
+    def band_queues(self, model: str, band: str, shards: int) -> list[str]:
+        """Every shard queue of a band, shard 0 first."""
+        return [self.band_queue(model, band, shard) for shard in range(shards)]
 
     def dead_queue(self) -> str:
         return f"{self.ns}.dead"
@@ -125,7 +133,7 @@ class Exchanges:
 
 
 async def delete_namespace(
-    url: str, names: Names, models: Iterable[str], bands: Iterable[str]
+    url: str, names: Names, models: Iterable[str], bands: Iterable[str], shards: int = 1
 ) -> None:
     """Delete the namespace's shared queues and exchanges (tests, uninstall).
 
@@ -136,7 +144,9 @@ async def delete_namespace(
     try:
         channel = await conn.channel()
         queues = [names.dead_queue(), names.rejected_queue()]
-        queues += [names.band_queue(model, band) for model in models for band in bands]
+        for model in models:
+            for band in bands:
+                queues += names.band_queues(model, band, shards)
         for name in queues:
             await channel.queue_delete(name)
         for exchange in names.exchanges():

@@ -1,4 +1,8 @@
-"""Band queues per model: lazy idempotent declaration, confirmed publishing, depths, purges."""
+"""Band queues per model: lazy idempotent declaration, confirmed publishing, depths, purges.
+
+Each band of a model is ``shards.count`` shard queues (``shards.py``); a job is
+published to its tenant's shard, and depths, purges and declarations cover every shard.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ from seadragon.queue.base import Job
 from seadragon.queue.rabbitmq.broker.aging import BandChain
 from seadragon.queue.rabbitmq.broker.connection import Channels, Connection, broker_call, underlay
 from seadragon.queue.rabbitmq.broker.names import Exchanges
+from seadragon.queue.rabbitmq.broker.shards import Shards
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +60,7 @@ class BandQueues:
         self.exchanges = exchanges
         self.connection = connection
         self.channels = channels
+        self.shards = Shards(chain.settings)
         self._declared: set[str] = set()
         self._locks: dict[str, asyncio.Lock] = {}
         self._depths: dict[str, tuple[float, int]] = {}
@@ -68,11 +74,11 @@ class BandQueues:
         """Declare ``model``'s queues again on next use."""
         self._declared.discard(model)
 
-    def queue_name(self, model: str, band: str) -> str:
-        return self.names.band_queue(model, band)
+    def queue_name(self, model: str, band: str, shard: int = 0) -> str:
+        return self.names.band_queue(model, band, shard)
 
     async def ensure(self, model: str) -> None:
-        """Declare (once per process) the band chain of ``model``."""
+        """Declare (once per process) the band chain of ``model``, every shard of it."""
         if model in self._declared:
             return
         lock = self._locks.setdefault(model, asyncio.Lock())
@@ -81,7 +87,8 @@ class BandQueues:
                 return
             with broker_call(f"cannot declare the queues of {model!r}"):
                 for band in self.chain.bands:
-                    await self._declare(model, band)
+                    for shard in range(self.shards.count):
+                        await self._declare(model, band, shard)
             self._declared.add(model)
 
     async def ready_for(self, model: str, deadline: float) -> None:
@@ -102,12 +109,12 @@ class BandQueues:
                 log.debug("declaring %s failed (%s); retrying", model, exc.message)
                 await asyncio.sleep(RETRY_PAUSE_S)
 
-    async def _declare(self, model: str, band: str) -> None:
-        name = self.queue_name(model, band)
+    async def _declare(self, model: str, band: str, shard: int) -> None:
+        name = self.queue_name(model, band, shard)
         channel = await self._channel()
         try:
             await channel.queue_declare(
-                name, durable=True, arguments=self.chain.arguments(model, band)
+                name, durable=True, arguments=self.chain.arguments(model, band, shard)
             )
         except ChannelPreconditionFailed as exc:
             # A queue declared under other settings (e.g. another aging interval) keeps
@@ -139,7 +146,7 @@ class BandQueues:
             except QueueUnavailable as exc:
                 raise MaybeQueued(exc.message) from None
             if sent:
-                self._adjust(job.model, job.band, +1, began)
+                self._adjust(self.queue_name(job.model, job.band, self.shards.of(job)), +1, began)
                 return
 
     async def _publish_once(self, job: Job, message: aio_pika.Message, deadline: float) -> bool:
@@ -147,7 +154,7 @@ class BandQueues:
         try:
             await self.exchanges.work.publish(
                 message,
-                routing_key=self.queue_name(job.model, job.band),
+                routing_key=self.queue_name(job.model, job.band, self.shards.of(job)),
                 mandatory=True,
                 timeout=max(0.1, deadline - time.monotonic()),
             )
@@ -163,9 +170,8 @@ class BandQueues:
 
     # Depths -----------------------------------------------------------------------
 
-    def _adjust(self, model: str, band: str, by: int, began: float) -> None:
+    def _adjust(self, name: str, by: int, began: float) -> None:
         """Apply a change this process made (begun at ``began``) to the cached depth."""
-        name = self.queue_name(model, band)
         cached = self._depths.get(name)
         if cached is None:
             return
@@ -176,23 +182,23 @@ class BandQueues:
         else:
             self._depths[name] = (read_at, max(0, depth + by))
 
-    def note_taken(self, model: str, band: str, began: float) -> None:
+    def note_taken(self, model: str, band: str, shard: int, began: float) -> None:
         """This process took a job: keep the cached depth right until the next read."""
-        self._adjust(model, band, -1, began)
+        self._adjust(self.queue_name(model, band, shard), -1, began)
 
-    def note_returned(self, model: str, band: str, began: float) -> None:
-        self._adjust(model, band, +1, began)
+    def note_returned(self, model: str, band: str, shard: int, began: float) -> None:
+        self._adjust(self.queue_name(model, band, shard), +1, began)
 
-    def reread(self, model: str, band: str) -> None:
+    def reread(self, model: str, band: str, shard: int) -> None:
         """Forget the cached depth of one band queue."""
-        self._depths.pop(self.queue_name(model, band), None)
+        self._depths.pop(self.queue_name(model, band, shard), None)
 
-    async def depth(self, model: str, band: str, *, fresh: bool = False) -> int:
-        """Ready jobs in one band queue (passive declare, reused for ``DEPTH_TTL_S``).
+    async def depth(self, model: str, band: str, shard: int = 0, *, fresh: bool = False) -> int:
+        """Ready jobs in one shard queue (passive declare, reused for ``DEPTH_TTL_S``).
 
         While the broker is unreachable this is the last depth read, not a wait.
         """
-        name = self.queue_name(model, band)
+        name = self.queue_name(model, band, shard)
         cached = self._depths.get(name)
         now = time.monotonic()
         if cached is not None and not fresh and now - cached[0] < DEPTH_TTL_S:
@@ -212,15 +218,28 @@ class BandQueues:
         self._depths[name] = (time.monotonic(), depth)
         return depth
 
+    async def shard_depths(self, model: str, *, fresh: bool = False) -> dict[str, list[int]]:
+        """Ready jobs of ``model`` by band, one number per shard."""
+        return {
+            band: [
+                await self.depth(model, band, shard, fresh=fresh)
+                for shard in range(self.shards.count)
+            ]
+            for band in self.chain.bands
+        }
+
     async def depths(self, model: str, *, fresh: bool = False) -> dict[str, int]:
-        return {band: await self.depth(model, band, fresh=fresh) for band in self.chain.bands}
+        """Ready jobs of ``model`` by band, over every shard."""
+        by_shard = await self.shard_depths(model, fresh=fresh)
+        return {band: sum(depths) for band, depths in by_shard.items()}
 
     async def band_depth(self, models: list[str], band: str) -> int:
         """Ready jobs of ``band`` over ``models``, read now; a queue that fails counts 0."""
         total = 0
         for model in models:
-            with contextlib.suppress(QueueUnavailable):
-                total += await self.depth(model, band, fresh=True)
+            for shard in range(self.shards.count):
+                with contextlib.suppress(QueueUnavailable):
+                    total += await self.depth(model, band, shard, fresh=True)
         return total
 
     async def purge_bands(self, models: list[str], bands: list[str]) -> int:
@@ -233,8 +252,13 @@ class BandQueues:
         return count
 
     async def purge(self, model: str, band: str) -> int:
-        """Drop every ready job of one band queue; the number dropped."""
-        name = self.queue_name(model, band)
+        """Drop every ready job of one band, every shard; the number dropped."""
+        count = 0
+        for shard in range(self.shards.count):
+            count += await self._purge(self.queue_name(model, band, shard), model)
+        return count
+
+    async def _purge(self, name: str, model: str) -> int:
         channel = await self._channel()
         with broker_call(f"cannot purge {name}"):
             try:

@@ -96,19 +96,20 @@ class Gateway:
         await self.queues.ready_for(job.model, deadline)
         limit = self.settings.max_depth(job.band)
         try:
-            depths = await self.queues.depths(job.model)
-            if depths[job.band] >= limit:
-                depths = await self.queues.depths(job.model, fresh=True)
+            depths = await self.queues.shard_depths(job.model)
+            if sum(depths[job.band]) >= limit:
+                depths = await self.queues.shard_depths(job.model, fresh=True)
         except QueueUnavailable:
             raise QueueUnavailable(NOT_QUEUED) from None
-        if depths[job.band] >= limit:
+        depth = sum(depths[job.band])
+        if depth >= limit:
             raise QueueFull(
                 f"the {job.band} queue is full; retry later",
-                retry_after=self.capacity.retry_after_s(depths[job.band], job.model),
+                retry_after=self.capacity.retry_after_s(depth, job.model),
             )
         max_wait = self.settings.max_queue_wait_s
         ticket = self.book.open(job, self.positions.at_submit(job, depths), max_wait, self._expire)
-        ticket.ahead_in_band = depths[job.band]
+        ticket.ahead_in_queue = depths[job.band][self.queues.shards.of(job)]
         message = job_message(job, self.gateway_id, job.deadline_us(max_wait))
         publishing = asyncio.create_task(self.queues.publish(job, message, deadline))
         # Its frames go out before the ring's (same channel): on one broker idle workers find

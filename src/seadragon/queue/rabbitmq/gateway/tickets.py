@@ -62,7 +62,8 @@ class RabbitTicket(Ticket):
         self.position = position
         self.state: Literal["queued", "running", "done"] = "queued"
         self.band = job.band
-        self.ahead_in_band = position.ahead
+        #: Jobs ahead of it in its own band queue (its fair-share shard), ``position.py``.
+        self.ahead_in_queue = 0
         self.backend: str | None = None
         self.submitted = time.monotonic()
         self.started: float | None = None

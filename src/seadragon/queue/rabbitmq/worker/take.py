@@ -2,8 +2,10 @@
 
 A free slot pulls with ``basic.get`` (never ``basic.consume``: a prefetched job is held
 by a busy worker, does not age, and breaks band order; ``docs/architecture.md``). It scans bands top
-to bottom over its models and takes the oldest head of the first non-empty band. Across
-models of one band, classic queues are compared by the enqueue timestamp: the slot gets
+to bottom over its models and takes from the first non-empty band. Inside a band it
+looks at the band's fair-share shards in the order of this process's rotation
+(``broker/shards.py``) and takes from the first non-empty one. Across models of one
+shard, classic queues are compared by the enqueue timestamp: the slot gets
 one head per model queue and hands the younger ones straight back (a classic queue puts
 them back in place). Quorum queues count every hand-back against ``x-delivery-limit``,
 so there the slot takes the first head found, rotating the model order between takes.
@@ -63,6 +65,8 @@ class Head(NamedTuple):
     model: str
     channel: AbstractChannel
     message: AbstractIncomingMessage
+    #: The band queue it came from (one shard of the band).
+    queue: str
 
 
 class Taker:
@@ -93,6 +97,8 @@ class Taker:
         self.verdicts = Verdicts()
         self._background: set[asyncio.Task[None]] = set()
         self._rotation = 0
+        self.shards = queues.shards
+        self._shard_turns = {band: self.shards.rotation() for band in self.bands}
         self._closed = False
 
     async def take(
@@ -161,26 +167,34 @@ class Taker:
         order = models[start:] + models[:start]
         for band in self.bands:
             open_models = [m for m in order if not self.control.paused(band, m)]
-            while (head := await self._head(channel, open_models, band)) is not None:
-                delivery = await self._accept(head, band)
-                if delivery is not None:
-                    return delivery
+            turns = self._shard_turns[band]
+            for shard in turns.order():
+                while (head := await self._head(channel, open_models, band, shard)) is not None:
+                    delivery = await self._accept(head, band)
+                    if delivery is not None:
+                        turns.served(shard, self.shards.quantum(delivery.job))
+                        return delivery
+                turns.empty(shard)
         return None
 
-    async def _head(self, channel: AbstractChannel, models: list[str], band: str) -> Head | None:
-        """The oldest head among ``models`` in ``band``; other heads are handed back."""
+    async def _head(
+        self, channel: AbstractChannel, models: list[str], band: str, shard: int
+    ) -> Head | None:
+        """The oldest head among ``models`` in one shard of ``band``; other heads are
+        handed back."""
         heads: list[Head] = []
         for model in models:
             began = time.monotonic()
+            name = self.queues.queue_name(model, band, shard)
             try:
-                raw = await channel.basic_get(self.queues.queue_name(model, band), no_ack=False)
+                raw = await channel.basic_get(name, no_ack=False)
             except ChannelNotFoundEntity:
                 self.queues.forget(model)  # deleted behind our back: declare it again
                 raise
             if isinstance(raw.delivery, Basic.GetEmpty):
                 continue
-            heads.append(Head(model, channel, IncomingMessage(raw, no_ack=False)))
-            self.queues.note_taken(model, band, began)
+            heads.append(Head(model, channel, IncomingMessage(raw, no_ack=False), name))
+            self.queues.note_taken(model, band, shard, began)
             if self.settings.rabbitmq_quorum:
                 break
         if not heads:
@@ -190,16 +204,16 @@ class Taker:
             self.ledger.handed_back(str(younger.message.correlation_id), counted=False)
             began = time.monotonic()
             await channel.basic_nack(younger.message.delivery_tag or 0, requeue=True)
-            self.queues.note_returned(younger.model, band, began)
+            self.queues.note_returned(younger.model, band, shard, began)
         return heads[0]
 
     async def _accept(self, head: Head, band: str) -> RabbitDelivery | None:
         """A delivery for ``head``, or None when it must not run (it is settled here)."""
-        model, channel, message = head
+        channel, message = head.channel, head.message
         try:
             taken = read_job(message)
         except Malformed as exc:
-            await self.rejects.keep(message, self.queues.queue_name(model, band), str(exc))
+            await self.rejects.keep(message, head.queue, str(exc))
             await channel.basic_ack(message.delivery_tag or 0)
             return None
         job = taken.job
@@ -236,7 +250,7 @@ class Taker:
         self, head: Head, taken: JobMessage, attempt: int, error: SeadragonError
     ) -> None:
         """Tell the gateway the job will not run, then drop it."""
-        _, channel, message = head
+        channel, message = head.channel, head.message
         reply = Reply(taken.job.id, secrets.token_hex(8), attempt, 1, Failed(error))
         with tolerated("telling a gateway its job will not run"):
             await self.sender.send(taken.gateway_id, reply)
@@ -267,7 +281,8 @@ class Taker:
         task.add_done_callback(self._background.discard)
 
     async def requeued(self, delivery: RabbitDelivery) -> None:
-        self.queues.reread(delivery.job.model, delivery.band)
+        job = delivery.job
+        self.queues.reread(job.model, delivery.band, self.shards.of(job))
         await self.doorbell.ring()
 
     def settled(self, delivery: RabbitDelivery) -> None:
