@@ -122,7 +122,7 @@ async def run(args: argparse.Namespace) -> None:
                         tput = statistics.median(r["throughput"] for r in rounds)
                         log.say(f"   B waited {wait:.2f} service times; throughput {tput:.3f}")
                         p2s = "-"
-                        if mode == "rabbitmq" and fair == "user":
+                        if mode == "rabbitmq":
                             p50, p99 = await publish_to_start(target, args.singles)
                             p2s = f"{p50:.2f} / {p99:.2f}"
                             log.say(f"   publish→start on an idle worker p50/p99 {p2s} ms")

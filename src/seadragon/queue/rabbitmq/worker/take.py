@@ -12,16 +12,21 @@ so there the slot takes the first head found, rotating the model order between t
 
 When nothing is ready the slot sleeps on this process's doorbell queue, which gateways
 ping after each confirmed publish, with a 1 s fallback poll (aged or redelivered jobs
-ring no bell).
+ring no bell). The slots of a process that serve the same models look one at a time,
+and a slot that wakes skips its scan when one that began after it last looked, with no
+ring since, found nothing: a ring wakes every idle slot, but only the first few scan
+(``docs/architecture.md``, "Taking jobs").
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import secrets
 import time
 from collections.abc import Callable, Coroutine, Iterable
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from aio_pika.abc import AbstractIncomingMessage
@@ -69,6 +74,22 @@ class Head(NamedTuple):
     queue: str
 
 
+@dataclass
+class Look:
+    """The scans of the slots that serve one set of models: one at a time, and the last
+    one that found nothing."""
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    #: The doorbell's generation, and the monotonic time, when that scan began.
+    empty_ring: int = -1
+    empty_began: float = -math.inf
+
+    def nothing_since(self, ring: int, since: float) -> bool:
+        """True when a scan that began at or after ``since``, with the bell at ``ring``
+        (not rung since), found every queue empty."""
+        return self.empty_ring == ring and self.empty_began >= since
+
+
 class Taker:
     """Hands free slots the jobs they may run, and tracks the deliveries running here."""
 
@@ -99,6 +120,7 @@ class Taker:
         self._rotation = 0
         self.shards = queues.shards
         self._shard_turns = {band: self.shards.rotation() for band in self.bands}
+        self._looks: dict[frozenset[str], Look] = {}
         self._closed = False
 
     async def take(
@@ -107,6 +129,8 @@ class Taker:
         """Wait for the next job of ``models`` (see the module docstring for the order);
         while ``may_take()`` is false (the worker is drained) take nothing."""
         wanted = list(dict.fromkeys(models))
+        look = self._looks.setdefault(frozenset(wanted), Look())
+        since = time.monotonic()
         while not self._closed:
             ring = self.doorbell.generation
             if not self.connection.connected:
@@ -119,7 +143,7 @@ class Taker:
                 continue
             # A get answered after its caller was cancelled would leave the job unacked on
             # a live channel, taken by nobody: the scan always runs to its end.
-            scan = asyncio.create_task(self._scan_safely(wanted))
+            scan = asyncio.create_task(self._look(wanted, look, since))
             try:
                 delivery = await asyncio.shield(scan)
             except asyncio.CancelledError:
@@ -127,6 +151,7 @@ class Taker:
                 raise
             if delivery is not None:
                 return delivery
+            since = time.monotonic()
             await self.doorbell.wait(ring, POLL_S)
         raise QueueUnavailable("the queue is closed")
 
@@ -149,16 +174,32 @@ class Taker:
 
     # Scanning ---------------------------------------------------------------------
 
-    async def _scan_safely(self, models: list[str]) -> RabbitDelivery | None:
+    async def _look(self, models: list[str], look: Look, since: float) -> RabbitDelivery | None:
+        """Scan, unless a scan of the same models that began after ``since`` (when the
+        slot last looked or began to wait) found nothing and the bell has not rung
+        since: its answer is this scan's. Jobs that ring no bell (aged, redelivered,
+        handed back elsewhere) are found as before, by the fallback poll."""
+        async with look.lock:
+            ring = self.doorbell.generation
+            if look.nothing_since(ring, since):
+                return None
+            began = time.monotonic()
+            delivery, complete = await self._scan_safely(models)
+            if delivery is None and complete:
+                look.empty_ring, look.empty_began = ring, began
+            return delivery
+
+    async def _scan_safely(self, models: list[str]) -> tuple[RabbitDelivery | None, bool]:
+        """The job found, and whether every queue was looked at."""
         try:
             await self.doorbell.listen()
             for model in models:
                 await self.queues.ensure(model)
             with broker_call("cannot take a job"):
-                return await self._scan(models)
+                return await self._scan(models), True
         except QueueUnavailable as exc:
             log.debug("take: broker not usable (%s); retrying", exc.message)
-        return None
+        return None, False
 
     async def _scan(self, models: list[str]) -> RabbitDelivery | None:
         channel = await underlay(self.channels.take, TAKE_TIMEOUT_S)
