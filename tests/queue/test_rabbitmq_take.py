@@ -11,12 +11,15 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from slots import NO_AGING, make_job
+from tenants import job_of
 
 from conftest import queue_settings
 from seadragon.queue.rabbitmq.manager import RabbitMQQueue
+from seadragon.queue.rabbitmq.worker import known as known_module
 from seadragon.queue.rabbitmq.worker.take import Taker
 from services import require_rabbitmq
 
@@ -85,3 +88,35 @@ async def test_idle_slots_of_one_process_do_not_all_scan_for_one_job(
         for take in takes:
             take.cancel()
         await asyncio.gather(*takes, return_exceptions=True)
+
+
+async def test_a_slot_woken_by_a_ring_asks_only_the_queue_that_rang(
+    queue: RabbitMQQueue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Knowledge older than the fallback poll is not used; this test is not about time.
+    monkeypatch.setattr(known_module, "KNOWN_FOR_S", 3600.0)
+    taker = queue._taker
+    gets: list[str] = []
+    looked = taker.known.looked
+
+    def counted(model: str, band: str, shard: int, *args: Any) -> None:
+        gets.append(f"{band}.{shard}")
+        looked(model, band, shard, *args)
+
+    taker.known.looked = counted  # type: ignore[method-assign]
+    for user in range(1, 4):  # scans learn that every other queue is empty
+        job = job_of(user, band="low")
+        await queue.submit(job)
+        delivery = await queue.take("w1", ["m"])
+        assert delivery.job.id == job.id
+        await delivery.settle()
+    gets.clear()
+    take = asyncio.create_task(queue.take("w1", ["m"]))
+    job = job_of(4, band="low")
+    await queue.submit(job)
+    delivery = await take
+    assert delivery.job.id == job.id
+    shard = queue._parts.queues.shards.of(job)
+    # Without what earlier scans learnt: every shard of high and normal, then low's.
+    assert gets == [f"low.{shard}"]
+    await delivery.settle()

@@ -15,7 +15,8 @@ ping after each confirmed publish, with a 1 s fallback poll (aged or redelivered
 ring no bell). The slots of a process that serve the same models look one at a time,
 and a slot that wakes skips its scan when one that began after it last looked, with no
 ring since, found nothing: a ring wakes every idle slot, but only the first few scan
-(``docs/architecture.md``, "Taking jobs").
+(``docs/architecture.md``, "Taking jobs"). A scan skips the queues known to be empty
+(``known.py``), so a ring for one queue costs about one ``basic.get``.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ from seadragon.queue.rabbitmq.broker.queues import BandQueues
 from seadragon.queue.rabbitmq.broker.rejects import Rejects
 from seadragon.queue.rabbitmq.doorbell import Doorbell
 from seadragon.queue.rabbitmq.worker.delivery import RabbitDelivery, Taken
+from seadragon.queue.rabbitmq.worker.known import Known
 from seadragon.queue.rabbitmq.worker.ledger import Ledger
 from seadragon.queue.rabbitmq.worker.sender import ReplySender
 from seadragon.queue.rabbitmq.worker.verdict import Verdicts
@@ -121,6 +123,8 @@ class Taker:
         self.shards = queues.shards
         self._shard_turns = {band: self.shards.rotation() for band in self.bands}
         self._looks: dict[frozenset[str], Look] = {}
+        self.known = Known(settings, doorbell, queues.queue_name)
+        doorbell.on_ring = lambda queue: self.known.rung(queue, time.monotonic())
         self._closed = False
 
     async def take(
@@ -226,6 +230,9 @@ class Taker:
         heads: list[Head] = []
         for model in models:
             began = time.monotonic()
+            if self.known.empty(model, band, shard, began):
+                continue
+            at = (self.doorbell.generation, began)
             name = self.queues.queue_name(model, band, shard)
             try:
                 raw = await channel.basic_get(name, no_ack=False)
@@ -233,7 +240,10 @@ class Taker:
                 self.queues.forget(model)  # deleted behind our back: declare it again
                 raise
             if isinstance(raw.delivery, Basic.GetEmpty):
+                self.known.looked(model, band, shard, at, 0, time.monotonic())
                 continue
+            left = raw.delivery.message_count if isinstance(raw.delivery, Basic.GetOk) else 1
+            self.known.looked(model, band, shard, at, left or 0, time.monotonic())
             heads.append(Head(model, channel, IncomingMessage(raw, no_ack=False), name))
             self.queues.note_taken(model, band, shard, began)
             if self.settings.rabbitmq_quorum:
@@ -245,6 +255,9 @@ class Taker:
             self.ledger.handed_back(str(younger.message.correlation_id), counted=False)
             began = time.monotonic()
             await channel.basic_nack(younger.message.delivery_tag or 0, requeue=True)
+            self.known.returned(younger.model, band, shard)
+            # Other processes may have found the queue empty while this one held the job.
+            self._spawn(self.doorbell.ring(younger.queue))
             self.queues.note_returned(younger.model, band, shard, began)
         return heads[0]
 
@@ -323,8 +336,9 @@ class Taker:
 
     async def requeued(self, delivery: RabbitDelivery) -> None:
         job = delivery.job
-        self.queues.reread(job.model, delivery.band, self.shards.of(job))
-        await self.doorbell.ring()
+        shard = self.shards.of(job)
+        self.queues.reread(job.model, delivery.band, shard)
+        await self.doorbell.ring(self.queues.queue_name(job.model, delivery.band, shard))
 
     def settled(self, delivery: RabbitDelivery) -> None:
         deliveries = self.running.get(delivery.job.id)
