@@ -117,6 +117,8 @@ async def test_a_slot_woken_by_a_ring_asks_only_the_queue_that_rang(
     delivery = await take
     assert delivery.job.id == job.id
     shard = queue._parts.queues.shards.of(job)
-    # Without what earlier scans learnt: every shard of high and normal, then low's.
-    assert gets == [f"low.{shard}"]
+    # Without what earlier scans learnt: every shard of high and normal, then low's. (The
+    # gateway here also wakes this process's slots before its publish is confirmed, so
+    # the rung queue may be asked twice.)
+    assert set(gets) == {f"low.{shard}"}
     await delivery.settle()

@@ -14,7 +14,8 @@ When nothing is ready the slot sleeps on this process's doorbell queue, which ga
 ping after each confirmed publish, with a 1 s fallback poll (aged or redelivered jobs
 ring no bell). The slots of a process that serve the same models look one at a time,
 and a slot that wakes skips its scan when one that began after it last looked, with no
-ring since, found nothing: a ring wakes every idle slot, but only the first few scan
+ring since, found nothing; one idle slot of them hears the bell and the others wait
+to be handed on to (``Look.idle``), so a ring wakes a few slots, not every idle one
 (``docs/architecture.md``, "Taking jobs"). A scan skips the queues known to be empty
 (``known.py``), so a ring for one queue costs about one ``basic.get``.
 """
@@ -22,10 +23,12 @@ ring since, found nothing: a ring wakes every idle slot, but only the first few 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import secrets
 import time
+from collections import deque
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -86,10 +89,49 @@ class Look:
     empty_ring: int = -1
     empty_began: float = -math.inf
 
+    #: One idle slot hears the doorbell; the others wait until a slot hands on.
+    leading: bool = False
+    followers: deque[asyncio.Future[None]] = field(default_factory=deque)
+
     def nothing_since(self, ring: int, since: float) -> bool:
         """True when a scan that began at or after ``since``, with the bell at ``ring``
         (not rung since), found every queue empty."""
         return self.empty_ring == ring and self.empty_began >= since
+
+    async def idle(self, doorbell: Doorbell, ring: int) -> None:
+        """Wait until the bell rings after ``ring``, the fallback poll, or (a follower)
+        until a slot hands on. Whoever returns looks next; a slot that leaves with a
+        job, or at all, hands on to one follower (``hand_on``), which then looks
+        too (there may be more jobs) or takes over the bell."""
+        if doorbell.generation != ring:
+            return
+        if not self.leading:
+            self.leading = True
+            try:
+                await doorbell.wait(ring, POLL_S)
+            finally:
+                self.leading = False
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self.followers.append(waiter)
+        try:
+            async with asyncio.timeout(POLL_S):
+                await waiter
+        except TimeoutError:
+            pass
+        finally:
+            if not waiter.done():
+                waiter.cancel()
+            with contextlib.suppress(ValueError):
+                self.followers.remove(waiter)
+
+    def hand_on(self) -> None:
+        """Wake one follower (see ``idle``)."""
+        while self.followers:
+            waiter = self.followers.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
 
 
 class Taker:
@@ -134,6 +176,14 @@ class Taker:
         while ``may_take()`` is false (the worker is drained) take nothing."""
         wanted = list(dict.fromkeys(models))
         look = self._looks.setdefault(frozenset(wanted), Look())
+        try:
+            return await self._take(wanted, look, may_take)
+        finally:
+            look.hand_on()  # this slot leaves: another hears the bell, or looks for more
+
+    async def _take(
+        self, wanted: list[str], look: Look, may_take: Callable[[], bool]
+    ) -> RabbitDelivery:
         since = time.monotonic()
         while not self._closed:
             ring = self.doorbell.generation
@@ -156,7 +206,7 @@ class Taker:
             if delivery is not None:
                 return delivery
             since = time.monotonic()
-            await self.doorbell.wait(ring, POLL_S)
+            await look.idle(self.doorbell, ring)
         raise QueueUnavailable("the queue is closed")
 
     def cancel(self, job_ids: Iterable[str]) -> None:
