@@ -150,7 +150,8 @@ async def start_seadragon(
     data = lab.tmp / f"{name}-data"
     env = {
         **os.environ,
-        "PYTHONPATH": str(ROOT),
+        # This checkout's sources, not whichever Seadragon the interpreter has installed.
+        "PYTHONPATH": os.pathsep.join((str(ROOT / "src"), str(ROOT))),
         "SEADRAGON_DATA_DIR": str(data),
         "SEADRAGON_LOCAL_MODEL": "off",
         "SEADRAGON_QUEUE": mode,

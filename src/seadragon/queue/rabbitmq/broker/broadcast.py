@@ -12,6 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar
 
+import aio_pika
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustChannel
 from pydantic import BaseModel
 
@@ -65,11 +66,19 @@ class Broadcast(Generic[T]):
             await queue.bind(self._exchange)
             await queue.consume(self._hear, no_ack=True)
 
+    @property
+    def process_id(self) -> str:
+        return self._process_id
+
     async def send(self, payload: BaseModel | None) -> None:
         """Publish to every process; ``QueueUnavailable`` if the broker is not there."""
+        await self.send_message(broadcast_message(payload))
+
+    async def send_message(self, message: aio_pika.Message) -> None:
+        """``send`` for a message built by the caller (``codec.ring_message``)."""
         with broker_call(f"cannot publish on {self._exchange}"):
             await self._exchanges[self._exchange].publish(
-                broadcast_message(payload),
+                message,
                 routing_key="",
                 mandatory=False,
                 timeout=SEND_TIMEOUT_S,

@@ -28,6 +28,9 @@ from seadragon.queue.rabbitmq.broker.messages import (
     H_DELIVERY,
     H_ENQUEUED,
     H_ENTRY_BAND,
+    H_RING_FROM,
+    H_RING_QUEUE,
+    H_RING_SEQ,
     H_SEQ,
     H_VERDICT,
     JOB,
@@ -220,7 +223,21 @@ def read_broadcast(adapter: TypeAdapter[T], message: AbstractIncomingMessage, wh
 def read_ring(message: AbstractIncomingMessage) -> Ring:
     if message.body:
         raise Malformed("a doorbell ring has an empty body")
-    return Ring()
+    headers = message.headers or {}
+    queue, sender, seq = (_text(headers.get(h)) for h in (H_RING_QUEUE, H_RING_FROM, H_RING_SEQ))
+    if not (isinstance(queue, str) and isinstance(sender, str) and isinstance(seq, int)):
+        return Ring()  # an older process's ring, or one we cannot place: some queue
+    return Ring(queue=queue, sender=sender, seq=seq)
+
+
+def ring_message(ring: Ring) -> aio_pika.Message:
+    """A doorbell ring: an empty body, what it says in headers."""
+    headers: dict[str, Any] = {}
+    if ring.queue is not None and ring.sender is not None and ring.seq is not None:
+        headers = {H_RING_QUEUE: ring.queue, H_RING_FROM: ring.sender, H_RING_SEQ: ring.seq}
+    return aio_pika.Message(
+        b"", headers=headers, delivery_mode=aio_pika.DeliveryMode.NOT_PERSISTENT
+    )
 
 
 def broadcast_message(payload: BaseModel | None) -> aio_pika.Message:

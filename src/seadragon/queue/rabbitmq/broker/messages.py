@@ -27,6 +27,11 @@ H_ATTEMPT = "sd-attempt"
 H_SEQ = "sd-seq"
 H_ASK = "sd-ask"
 H_VERDICT = "sd-verdict"
+# Doorbell rings (headers only, the body stays empty): the band queue that got a job, the
+# ringing process and its count of rings, so a hearer can tell that rings were dropped
+H_RING_QUEUE = "sd-ring-queue"
+H_RING_FROM = "sd-ring-from"
+H_RING_SEQ = "sd-ring-seq"
 # A copy kept in the rejected queue: why, and the queue it was taken from
 H_REJECTED = "sd-rejected"
 H_REJECTED_FROM = "sd-rejected-from"
@@ -242,4 +247,10 @@ HEARTBEAT: TypeAdapter[Beat | Withdraw | Probe] = TypeAdapter(Heartbeat)
 
 
 class Ring(_Wire):
-    """The doorbell's message: a job was queued; its body is empty."""
+    """The doorbell's message: a job was queued. Its body is empty; its headers say in
+    which band queue and who rang, with that process's count of rings (a ring without
+    them, from an older process, says only that some queue got a job)."""
+
+    queue: str | None = None
+    sender: str | None = None
+    seq: int | None = None

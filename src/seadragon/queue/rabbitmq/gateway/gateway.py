@@ -111,10 +111,11 @@ class Gateway:
         ticket = self.book.open(job, self.positions.at_submit(job, depths), max_wait, self._expire)
         ticket.ahead_in_queue = depths[job.band][self.queues.shards.of(job)]
         message = job_message(job, self.gateway_id, job.deadline_us(max_wait))
+        queue = self.queues.queue_name(job.model, job.band, self.queues.shards.of(job))
         publishing = asyncio.create_task(self.queues.publish(job, message, deadline))
         # Its frames go out before the ring's (same channel): on one broker idle workers find
         # it before the confirm; the ring after the confirm covers a cluster or a reconnect.
-        self._spawn(self.doorbell.ring())
+        self._spawn(self.doorbell.ring(queue))
         try:
             await publishing
         except BaseException as exc:
@@ -123,7 +124,7 @@ class Gateway:
             if not isinstance(exc, QueueUnavailable) or isinstance(exc, MaybeQueued):
                 self.abandon(job.id)  # it may be queued after all: no worker should run it
             raise
-        self._spawn(self.doorbell.ring())  # wakes idle slots here and elsewhere
+        self._spawn(self.doorbell.ring(queue))  # wakes idle slots here and elsewhere
         return ticket
 
     async def cancel(self, request_id: str) -> bool:

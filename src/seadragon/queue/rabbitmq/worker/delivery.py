@@ -254,11 +254,11 @@ class RabbitDelivery(Delivery):
                 await self._channel.basic_ack(self._tag)
 
     async def hand_back(self) -> None:
-        """Requeue the job for another attempt (a dead channel's jobs requeue themselves)."""
-        if self._channel.is_closed:
-            return
-        with tolerated("handing a job back"):
-            await self._channel.basic_nack(self._tag, requeue=True)
+        """Requeue the job for another attempt (a dead channel's jobs requeue themselves),
+        and say so: it is back in a queue that scans may know as empty."""
+        if not self._channel.is_closed:
+            with tolerated("handing a job back"):
+                await self._channel.basic_nack(self._tag, requeue=True)
         await self._home.requeued(self)
 
 

@@ -12,16 +12,25 @@ so there the slot takes the first head found, rotating the model order between t
 
 When nothing is ready the slot sleeps on this process's doorbell queue, which gateways
 ping after each confirmed publish, with a 1 s fallback poll (aged or redelivered jobs
-ring no bell).
+ring no bell). The slots of a process that serve the same models look one at a time,
+and a slot that wakes skips its scan when one that began after it last looked, with no
+ring since, found nothing; one idle slot of them hears the bell and the others wait
+to be handed on to (``Look.idle``), so a ring wakes a few slots, not every idle one
+(``docs/architecture.md``, "Taking jobs"). A scan skips the queues known to be empty
+(``known.py``), so a ring for one queue costs about one ``basic.get``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import math
 import secrets
 import time
+from collections import deque
 from collections.abc import Callable, Coroutine, Iterable
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from aio_pika.abc import AbstractIncomingMessage
@@ -47,6 +56,7 @@ from seadragon.queue.rabbitmq.broker.queues import BandQueues
 from seadragon.queue.rabbitmq.broker.rejects import Rejects
 from seadragon.queue.rabbitmq.doorbell import Doorbell
 from seadragon.queue.rabbitmq.worker.delivery import RabbitDelivery, Taken
+from seadragon.queue.rabbitmq.worker.known import Known
 from seadragon.queue.rabbitmq.worker.ledger import Ledger
 from seadragon.queue.rabbitmq.worker.sender import ReplySender
 from seadragon.queue.rabbitmq.worker.verdict import Verdicts
@@ -67,6 +77,61 @@ class Head(NamedTuple):
     message: AbstractIncomingMessage
     #: The band queue it came from (one shard of the band).
     queue: str
+
+
+@dataclass
+class Look:
+    """The scans of the slots that serve one set of models: one at a time, and the last
+    one that found nothing."""
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    #: The doorbell's generation, and the monotonic time, when that scan began.
+    empty_ring: int = -1
+    empty_began: float = -math.inf
+
+    #: One idle slot hears the doorbell; the others wait until a slot hands on.
+    leading: bool = False
+    followers: deque[asyncio.Future[None]] = field(default_factory=deque)
+
+    def nothing_since(self, ring: int, since: float) -> bool:
+        """True when a scan that began at or after ``since``, with the bell at ``ring``
+        (not rung since), found every queue empty."""
+        return self.empty_ring == ring and self.empty_began >= since
+
+    async def idle(self, doorbell: Doorbell, ring: int) -> None:
+        """Wait until the bell rings after ``ring``, the fallback poll, or (a follower)
+        until a slot hands on. Whoever returns looks next; a slot that leaves with a
+        job, or at all, hands on to one follower (``hand_on``), which then looks
+        too (there may be more jobs) or takes over the bell."""
+        if doorbell.generation != ring:
+            return
+        if not self.leading:
+            self.leading = True
+            try:
+                await doorbell.wait(ring, POLL_S)
+            finally:
+                self.leading = False
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self.followers.append(waiter)
+        try:
+            async with asyncio.timeout(POLL_S):
+                await waiter
+        except TimeoutError:
+            pass
+        finally:
+            if not waiter.done():
+                waiter.cancel()
+            with contextlib.suppress(ValueError):
+                self.followers.remove(waiter)
+
+    def hand_on(self) -> None:
+        """Wake one follower (see ``idle``)."""
+        while self.followers:
+            waiter = self.followers.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
 
 
 class Taker:
@@ -99,6 +164,9 @@ class Taker:
         self._rotation = 0
         self.shards = queues.shards
         self._shard_turns = {band: self.shards.rotation() for band in self.bands}
+        self._looks: dict[frozenset[str], Look] = {}
+        self.known = Known(settings, doorbell, queues.queue_name)
+        doorbell.on_ring = lambda queue: self.known.rung(queue, time.monotonic())
         self._closed = False
 
     async def take(
@@ -107,6 +175,16 @@ class Taker:
         """Wait for the next job of ``models`` (see the module docstring for the order);
         while ``may_take()`` is false (the worker is drained) take nothing."""
         wanted = list(dict.fromkeys(models))
+        look = self._looks.setdefault(frozenset(wanted), Look())
+        try:
+            return await self._take(wanted, look, may_take)
+        finally:
+            look.hand_on()  # this slot leaves: another hears the bell, or looks for more
+
+    async def _take(
+        self, wanted: list[str], look: Look, may_take: Callable[[], bool]
+    ) -> RabbitDelivery:
+        since = time.monotonic()
         while not self._closed:
             ring = self.doorbell.generation
             if not self.connection.connected:
@@ -119,7 +197,7 @@ class Taker:
                 continue
             # A get answered after its caller was cancelled would leave the job unacked on
             # a live channel, taken by nobody: the scan always runs to its end.
-            scan = asyncio.create_task(self._scan_safely(wanted))
+            scan = asyncio.create_task(self._look(wanted, look, since))
             try:
                 delivery = await asyncio.shield(scan)
             except asyncio.CancelledError:
@@ -127,7 +205,8 @@ class Taker:
                 raise
             if delivery is not None:
                 return delivery
-            await self.doorbell.wait(ring, POLL_S)
+            since = time.monotonic()
+            await look.idle(self.doorbell, ring)
         raise QueueUnavailable("the queue is closed")
 
     def cancel(self, job_ids: Iterable[str]) -> None:
@@ -149,16 +228,32 @@ class Taker:
 
     # Scanning ---------------------------------------------------------------------
 
-    async def _scan_safely(self, models: list[str]) -> RabbitDelivery | None:
+    async def _look(self, models: list[str], look: Look, since: float) -> RabbitDelivery | None:
+        """Scan, unless a scan of the same models that began after ``since`` (when the
+        slot last looked or began to wait) found nothing and the bell has not rung
+        since: its answer is this scan's. Jobs that ring no bell (aged, redelivered,
+        handed back elsewhere) are found as before, by the fallback poll."""
+        async with look.lock:
+            ring = self.doorbell.generation
+            if look.nothing_since(ring, since):
+                return None
+            began = time.monotonic()
+            delivery, complete = await self._scan_safely(models)
+            if delivery is None and complete:
+                look.empty_ring, look.empty_began = ring, began
+            return delivery
+
+    async def _scan_safely(self, models: list[str]) -> tuple[RabbitDelivery | None, bool]:
+        """The job found, and whether every queue was looked at."""
         try:
             await self.doorbell.listen()
             for model in models:
                 await self.queues.ensure(model)
             with broker_call("cannot take a job"):
-                return await self._scan(models)
+                return await self._scan(models), True
         except QueueUnavailable as exc:
             log.debug("take: broker not usable (%s); retrying", exc.message)
-        return None
+        return None, False
 
     async def _scan(self, models: list[str]) -> RabbitDelivery | None:
         channel = await underlay(self.channels.take, TAKE_TIMEOUT_S)
@@ -185,6 +280,9 @@ class Taker:
         heads: list[Head] = []
         for model in models:
             began = time.monotonic()
+            if self.known.empty(model, band, shard, began):
+                continue
+            at = (self.doorbell.generation, began)
             name = self.queues.queue_name(model, band, shard)
             try:
                 raw = await channel.basic_get(name, no_ack=False)
@@ -192,7 +290,10 @@ class Taker:
                 self.queues.forget(model)  # deleted behind our back: declare it again
                 raise
             if isinstance(raw.delivery, Basic.GetEmpty):
+                self.known.looked(model, band, shard, at, 0, time.monotonic())
                 continue
+            left = raw.delivery.message_count if isinstance(raw.delivery, Basic.GetOk) else 1
+            self.known.looked(model, band, shard, at, left or 0, time.monotonic())
             heads.append(Head(model, channel, IncomingMessage(raw, no_ack=False), name))
             self.queues.note_taken(model, band, shard, began)
             if self.settings.rabbitmq_quorum:
@@ -204,6 +305,9 @@ class Taker:
             self.ledger.handed_back(str(younger.message.correlation_id), counted=False)
             began = time.monotonic()
             await channel.basic_nack(younger.message.delivery_tag or 0, requeue=True)
+            self.known.returned(younger.model, band, shard)
+            # Other processes may have found the queue empty while this one held the job.
+            self._spawn(self.doorbell.ring(younger.queue))
             self.queues.note_returned(younger.model, band, shard, began)
         return heads[0]
 
@@ -282,8 +386,9 @@ class Taker:
 
     async def requeued(self, delivery: RabbitDelivery) -> None:
         job = delivery.job
-        self.queues.reread(job.model, delivery.band, self.shards.of(job))
-        await self.doorbell.ring()
+        shard = self.shards.of(job)
+        self.queues.reread(job.model, delivery.band, shard)
+        await self.doorbell.ring(self.queues.queue_name(job.model, delivery.band, shard))
 
     def settled(self, delivery: RabbitDelivery) -> None:
         deliveries = self.running.get(delivery.job.id)
