@@ -92,6 +92,11 @@ async def _owned(request: Request, caller: Caller, rid: str) -> RequestInfo:
         # Someone else's request looks exactly like an unknown one.
         if info is not None and (caller.is_admin or info.user_id == caller.user_id):
             return info
+    if caller.is_admin:  # an id another user chose, as the admin panel shows it
+        status = await _queue(request).status()
+        for info in status.queued + status.running:
+            if public_id(info.id) == rid:
+                return info
     raise NotFound(f"no queued or running request with id {rid}", param="id")
 
 

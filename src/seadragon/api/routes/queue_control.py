@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from seadragon.api.deps import AdminDep, DbSession, parse_body
 from seadragon.auth.caller import Caller
@@ -47,7 +47,11 @@ def _queue(request: Request) -> BaseQueueManager:
 
 async def _body(request: Request, model: type[PauseBody] | type[DrainBody]) -> Any:
     if not (await request.body()).strip():
-        return model.model_validate({})
+        try:
+            return model.model_validate({})
+        except ValidationError as exc:  # no body where one is required (drain's target)
+            field = str(exc.errors()[0]["loc"][0])
+            raise InvalidRequest(f"{field} is required", param=field) from None
     return await parse_body(request, model)
 
 
