@@ -29,7 +29,9 @@ SERVICE_S = 0.5
 
 
 async def test_broker_restarts_under_load_lose_and_repeat_nothing(tmp_path: Path) -> None:
-    async with cluster(tmp_path) as stack, clients_for(stack) as clients:
+    # Submits wait at most 2 s for the broker, so the 2.5 s outages are refused cleanly.
+    settings = {"SEADRAGON_RABBITMQ_SUBMIT_TIMEOUT_S": "2"}
+    async with cluster(tmp_path, **settings) as stack, clients_for(stack) as clients:
         stop = asyncio.Event()
         tally = Tally()
 

@@ -69,7 +69,7 @@ async def test_broker_restart_loses_no_confirmed_job(rabbit: Maker) -> None:
         f"\nbroker restart: submit refused after {refused_s:.2f} s; reconnected "
         f"{reconnected_s:.2f} s after start_app; first job started after {first_start_s:.2f} s"
     )
-    assert refused_s < 5
+    assert refused_s < gateway.settings.rabbitmq_submit_timeout_s + 3  # its one budget
     assert all(isinstance(events[-1], End) for events in results)
     assert [s.job_id for s in pool.starts] == [
         t.id for t in (tickets[0], tickets[1], later, tickets[2])

@@ -126,3 +126,25 @@ async def test_positions_follow_the_fair_order(rabbit: Maker) -> None:
     second = await gateway.submit(job_of(light))
     assert second.position.ahead == 1 + 2
     await gateway.clear()
+
+
+async def test_a_burst_of_submits_shares_each_depth_read(
+    rabbit: Maker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 500 requests at once used to ask the broker for every shard of every band each, so
+    # the last publishes missed their deadline and were answered 503.
+    gateway = await rabbit()
+    queues = gateway._parts.queues
+    job = job_of(1)
+    await queues.ensure(job.model)
+    reads: list[str] = []
+    read_depth = queues._read_depth
+
+    async def counted(model: str, name: str) -> int:
+        reads.append(name)
+        return await read_depth(model, name)
+
+    monkeypatch.setattr(queues, "_read_depth", counted)
+    await asyncio.gather(*(queues.shard_depths(job.model, fresh=True) for _ in range(50)))
+    queue_count = len(BANDS) * queues.shards.count
+    assert len(reads) <= 2 * queue_count  # about once each, not 50 times each

@@ -30,9 +30,6 @@ from seadragon.queue.rabbitmq.broker.shards import Shards
 
 log = logging.getLogger(__name__)
 
-#: How long a submit waits for an unreachable broker before 503 (one budget for the
-#: whole submit: declaring, reading depths and publishing).
-PUBLISH_RETRY_S = 2.0
 #: How long a band depth read by passive declare is reused.
 DEPTH_TTL_S = 0.2
 ADMIN_TIMEOUT_S = 2.0
@@ -64,6 +61,9 @@ class BandQueues:
         self._declared: set[str] = set()
         self._locks: dict[str, asyncio.Lock] = {}
         self._depths: dict[str, tuple[float, int]] = {}
+        #: Depth reads in flight, by queue: callers meanwhile share one (a burst of submits
+        #: would otherwise ask the broker once each, for every shard of every band).
+        self._reading: dict[str, asyncio.Future[int]] = {}
 
     @property
     def models(self) -> list[str]:
@@ -205,6 +205,20 @@ class BandQueues:
             return cached[1]
         if not self.connection.connected:
             return cached[1] if cached is not None else 0
+        reading = self._reading.get(name)
+        if reading is None:
+            reading = asyncio.ensure_future(self._read_depth(model, name))
+            self._reading[name] = reading
+            reading.add_done_callback(lambda done: self._read_done(name, done))
+        # Shielded: one caller going away must not cancel the read the others wait for.
+        return await asyncio.shield(reading)
+
+    def _read_done(self, name: str, done: asyncio.Future[int]) -> None:
+        self._reading.pop(name, None)
+        if not done.cancelled():
+            done.exception()  # read here too, so that no caller left means no warning
+
+    async def _read_depth(self, model: str, name: str) -> int:
         await self.ensure(model)  # a passive declare of a missing queue closes the channel
         channel = await self._channel()
         with broker_call(f"cannot read the depth of {name}"):

@@ -1,6 +1,6 @@
 """The gateway half of RabbitMQ mode: submit, cancel, clear, and what a gateway reports.
 
-A submit waits (at most ``PUBLISH_RETRY_S`` in all) for the broker, reads the band
+A submit waits (at most ``rabbitmq_submit_timeout_s`` in all) for the broker, reads the band
 depths for admission control and the position, publishes the job with confirms and
 rings the doorbell. Positions are estimates from band depths (``position.py``).
 """
@@ -31,7 +31,6 @@ from seadragon.queue.rabbitmq.broker.codec import job_message
 from seadragon.queue.rabbitmq.broker.connection import Connection
 from seadragon.queue.rabbitmq.broker.queues import (
     NOT_QUEUED,
-    PUBLISH_RETRY_S,
     BandQueues,
     MaybeQueued,
 )
@@ -92,7 +91,8 @@ class Gateway:
         band_index(self.settings.bands, job.band)
         if job.id in self.book.tickets:
             raise Conflict(f"a request with id {job.id!r} is already queued or running")
-        deadline = time.monotonic() + PUBLISH_RETRY_S  # one budget: "2 s, then 503"
+        # One budget for the whole submit, then 503.
+        deadline = time.monotonic() + self.settings.rabbitmq_submit_timeout_s
         await self.queues.ready_for(job.model, deadline)
         limit = self.settings.max_depth(job.band)
         try:
