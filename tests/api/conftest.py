@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -17,11 +18,13 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from bench.processes import delete_namespace
 
 from seadragon.app import create_app
 from seadragon.auth.accounts import create_user, issue_key
 from seadragon.config import Settings
 from seadragon.db.engine import Database
+from services import require_rabbitmq
 
 
 @dataclass
@@ -120,3 +123,16 @@ async def gateway_factory(tmp_path: Path) -> AsyncIterator[Any]:
     yield factory
     for context in reversed(stack):
         context.__exit__(None, None, None)
+
+
+@pytest.fixture(params=["memory", "rabbitmq"])
+async def queue_settings(request: pytest.FixtureRequest) -> AsyncIterator[dict[str, Any]]:
+    """Gateway settings for each queue mode (RabbitMQ: workers in the gateway, a fresh
+    namespace deleted after), for tests that run on both; serves the model ``llama3``."""
+    if request.param == "memory":
+        yield {}
+        return
+    require_rabbitmq()
+    namespace = f"sdtest-{uuid.uuid4().hex[:10]}"
+    yield {"queue": "rabbitmq", "serve_workers": "on", "rabbitmq_namespace": namespace}
+    await delete_namespace({"SEADRAGON_RABBITMQ_NAMESPACE": namespace}, ("llama3",))

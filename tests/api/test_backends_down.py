@@ -4,30 +4,14 @@ a model nobody serves (or that its backends dropped) stays a 404."""
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import pytest
-from bench.processes import delete_namespace
 
 from fakes.ollama_server import FakeOllama
-from services import require_rabbitmq
 from tests.api.conftest import Gateway
 
 CHAT = {"model": "llama3", "messages": [{"role": "user", "content": "hi"}]}
-
-
-@pytest.fixture(params=["memory", "rabbitmq"])
-async def queue_settings(request: pytest.FixtureRequest) -> AsyncIterator[dict[str, Any]]:
-    if request.param == "memory":
-        yield {}
-        return
-    require_rabbitmq()
-    namespace = f"sdtest-{uuid.uuid4().hex[:10]}"
-    yield {"queue": "rabbitmq", "serve_workers": "on", "rabbitmq_namespace": namespace}
-    await delete_namespace({"SEADRAGON_RABBITMQ_NAMESPACE": namespace}, ("llama3",))
 
 
 async def served(http: httpx.AsyncClient, gateway: Gateway) -> set[str]:

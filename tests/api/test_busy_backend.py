@@ -5,31 +5,16 @@ and the backend never has more requests in flight than its slots. Both queue mod
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
-from bench.processes import delete_namespace
 
 from fakes.ollama_server import FakeOllama
 from seadragon.worker import runner
 from seadragon.worker.runner import BUSY_ATTEMPTS
-from services import require_rabbitmq
 
 CHAT = {"model": "llama3", "messages": [{"role": "user", "content": "hi"}]}
-
-
-@pytest.fixture(params=["memory", "rabbitmq"])
-async def queue_settings(request: pytest.FixtureRequest) -> AsyncIterator[dict[str, Any]]:
-    if request.param == "memory":
-        yield {}
-        return
-    require_rabbitmq()
-    namespace = f"sdtest-{uuid.uuid4().hex[:10]}"
-    yield {"queue": "rabbitmq", "serve_workers": "on", "rabbitmq_namespace": namespace}
-    await delete_namespace({"SEADRAGON_RABBITMQ_NAMESPACE": namespace}, ("llama3",))
 
 
 @pytest.fixture(autouse=True)
