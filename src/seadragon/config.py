@@ -130,8 +130,7 @@ class Settings(BaseSettings):
     rabbitmq_namespace: str = Field(default="seadragon", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     rabbitmq_quorum: bool = False
     rabbitmq_delivery_limit: int = Field(default=3, ge=1)
-    #: How long a submit may wait for the broker (declaring, reading depths, the publish
-    #: confirm) before it is answered 503: an outage costs a caller this much at most.
+    #: Longest a submit waits for the broker (declares, depths, the confirm) before a 503.
     rabbitmq_submit_timeout_s: float = Field(default=5.0, gt=0, le=60)
     #: Shard queues per model and band that fair share spreads users over (1: one FIFO
     #: queue per model and band). See docs/architecture.md, "Fair share in RabbitMQ mode".
