@@ -65,3 +65,27 @@ async def queue_factory(queue_kind: str) -> AsyncIterator[Any]:
         delete = getattr(queue, "delete_namespace", None)
         if delete is not None:  # durable test queues must not pile up on the broker
             await delete()
+
+
+@pytest.fixture
+async def rabbit() -> AsyncIterator[Any]:
+    """``await rabbit(**overrides)``: a started RabbitMQ queue (no aging to speak of);
+    every one made in a test shares one fresh namespace, closed and deleted after."""
+    require_rabbitmq()
+    from seadragon.queue.rabbitmq.manager import RabbitMQQueue
+
+    namespace = f"sdtest-{uuid.uuid4().hex[:10]}"
+    made: list[RabbitMQQueue] = []
+
+    async def make(**overrides: Any) -> RabbitMQQueue:
+        values = {"aging_interval_s": 1000.0, "rabbitmq_namespace": namespace}
+        queue = RabbitMQQueue(queue_settings(**(values | overrides)))
+        await queue.start()
+        made.append(queue)
+        return queue
+
+    yield make
+    for queue in reversed(made):
+        await queue.close()
+    for queue in made:
+        await queue.delete_namespace()

@@ -14,16 +14,14 @@ import os
 import re
 import statistics
 import time
-import uuid
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aio_pika
 import pytest
 from slots import failure, make_job, next_event, outcome, wait_until, worker_info
 
-from seadragon.config import Settings
 from seadragon.errors import RequestCancelled, RequestCleared
 from seadragon.queue.base import Chunk, End, Started, now_us
 from seadragon.queue.rabbitmq import heartbeat
@@ -31,39 +29,13 @@ from seadragon.queue.rabbitmq.broker.names import Names
 from seadragon.queue.rabbitmq.manager import RabbitMQQueue
 from seadragon.queue.rabbitmq.worker import take as taking
 from seadragon.queue.rabbitmq.worker.delivery import WINDOW
-from services import rabbitmqctl, require_rabbitmq
+from services import rabbitmqctl
 
 pytestmark = pytest.mark.rabbitmq
 
 URL = os.environ.get("SEADRAGON_TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/")
 NO_AGING = 1000.0
 Maker = Callable[..., Awaitable[RabbitMQQueue]]
-
-
-@pytest.fixture
-async def rabbit() -> AsyncIterator[Maker]:
-    """Make started queues sharing one fresh namespace; close and delete it all after."""
-    require_rabbitmq()
-    namespace = f"sdtest-{uuid.uuid4().hex[:10]}"
-    made: list[RabbitMQQueue] = []
-
-    async def make(**overrides: Any) -> RabbitMQQueue:
-        values: dict[str, Any] = {
-            "aging_interval_s": NO_AGING,
-            "max_queue_wait_s": 30.0,
-            "rabbitmq_namespace": namespace,
-            "rabbitmq_url": URL,
-        }
-        queue = RabbitMQQueue(Settings(**(values | overrides)))
-        await queue.start()
-        made.append(queue)
-        return queue
-
-    yield make
-    for queue in reversed(made):
-        await queue.close()
-    for queue in made:
-        await queue.delete_namespace()
 
 
 async def queue_arguments(namespace: str) -> dict[str, dict[str, Any]]:

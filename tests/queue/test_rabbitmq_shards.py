@@ -9,47 +9,24 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from slots import NO_AGING, SlotPool, failure, outcome
+from slots import SlotPool, failure, outcome
 from tenants import job_of, users_on_distinct_shards
 
-from conftest import queue_settings
 from seadragon.errors import RequestCancelled, RequestCleared
 from seadragon.queue.base import End, Started
 from seadragon.queue.rabbitmq.broker.names import Names
 from seadragon.queue.rabbitmq.broker.shards import Shards
 from seadragon.queue.rabbitmq.manager import RabbitMQQueue
-from services import rabbitmqctl, require_rabbitmq
+from services import rabbitmqctl
 
 pytestmark = pytest.mark.rabbitmq
 
 BANDS = ("high", "normal")
 Maker = Callable[..., Awaitable[RabbitMQQueue]]
-
-
-@pytest.fixture
-async def rabbit() -> AsyncIterator[Maker]:
-    """Started queues sharing one fresh namespace; closed and deleted after."""
-    require_rabbitmq()
-    namespace = f"sdtest-{uuid.uuid4().hex[:10]}"
-    made: list[RabbitMQQueue] = []
-
-    async def make(**overrides: Any) -> RabbitMQQueue:
-        values = {"aging_interval_s": NO_AGING, "rabbitmq_namespace": namespace}
-        queue = RabbitMQQueue(queue_settings(**(values | overrides)))
-        await queue.start()
-        made.append(queue)
-        return queue
-
-    yield make
-    for queue in reversed(made):
-        await queue.close()
-    for queue in made:
-        await queue.delete_namespace()
 
 
 async def declared(namespace: str) -> dict[str, dict[str, Any]]:
