@@ -21,14 +21,13 @@ from slots import (
     wait_until,
     worker_info,
 )
-from test_rabbitmq import Maker, rabbit
+from test_rabbitmq import Maker
 
 from seadragon.errors import QueueUnavailable, RequestCancelled, UpstreamError
 from seadragon.queue.base import Chunk, End, Event, Failed, Position, Started
 from services import rabbitmqctl
 
 pytestmark = pytest.mark.rabbitmq
-__all__ = ["rabbit"]  # the fixture, shared with test_rabbitmq
 
 
 async def kill_connection(name: str) -> None:
