@@ -17,10 +17,9 @@ import math
 import socket
 from typing import Any
 
-import h11
 import uvicorn
 from fastapi import FastAPI
-from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from seadragon.config import Settings
 from seadragon.queue.base import BaseQueueManager
@@ -39,8 +38,13 @@ def _error_bytes(status: int, reason: str, message: str, code: str) -> bytes:
     return head.encode() + body
 
 
-class DeadlineH11Protocol(H11Protocol):
-    """uvicorn's h11 protocol with a deadline on each request head."""
+class DeadlineHttpProtocol(HttpToolsProtocol):
+    """uvicorn's httptools (llhttp) protocol with a deadline and a size limit on each
+    request head.
+
+    ``_in_head`` is true from the end of one request's body (or the connection opening)
+    to the end of the next request's head: bytes arriving then are head bytes.
+    """
 
     header_timeout_s = 10.0
     max_header_bytes = 16 * 1024
@@ -48,38 +52,41 @@ class DeadlineH11Protocol(H11Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._head_deadline: asyncio.TimerHandle | None = None
         self._head_bytes = 0
+        self._in_head = True
         super().connection_made(transport)  # type: ignore[arg-type]
         self._rearm()
 
     def data_received(self, data: bytes) -> None:
-        # h11 bounds only a head still incomplete; one that arrives whole in a read is not.
-        if self.conn.their_state is h11.IDLE:
+        # llhttp keeps a header it has not seen the end of, however long: bound it here.
+        if self._in_head:
             end = data.find(b"\r\n\r\n")
             self._head_bytes += len(data) if end < 0 else end + 4
             if self._head_bytes > self.max_header_bytes:
                 self._refuse_head()
                 return
         super().data_received(data)
+        self._rearm()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
         super().connection_lost(exc)
 
-    def handle_events(self) -> None:
-        super().handle_events()
-        if self.conn.their_state is not h11.IDLE:
-            self._head_bytes = 0
-        self._rearm()
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        self._head_bytes = 0
+        self._disarm()
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._in_head = True
+        super().on_message_complete()
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
         self._rearm()
 
     def send_400_response(self, msg: str) -> None:
-        # h11 refused the head: too long, or not HTTP. Answer in the API's error shape.
-        if len(self.conn.trailing_data[0]) > self.max_header_bytes:
-            self._refuse_head()
-            return
+        # llhttp refused the request: not HTTP. Answer in the API's error shape.
         self._disarm()
         self.transport.write(
             _error_bytes(400, "Bad Request", "invalid HTTP request", "bad_request")
@@ -100,8 +107,8 @@ class DeadlineH11Protocol(H11Protocol):
         self.transport.close()
 
     def _waiting_for_head(self) -> bool:
-        # IDLE: no request yet; our side DONE: answered, the rest of theirs is overdue too.
-        return self.conn.their_state is h11.IDLE or self.conn.our_state is h11.DONE
+        # No request yet, or the last one answered: the next head is overdue after the deadline.
+        return self._in_head and (self.cycle is None or self.cycle.response_complete)
 
     def _rearm(self) -> None:
         if self.transport.is_closing() or not self._waiting_for_head():
@@ -118,7 +125,7 @@ class DeadlineH11Protocol(H11Protocol):
         self._head_deadline = None
         if self.transport.is_closing() or not self._waiting_for_head():
             return
-        if self.conn.trailing_data[0]:  # part of a request came: say why it is cut
+        if self._head_bytes:  # part of a request came: say why it is cut
             timeout = self.header_timeout_s
             self.transport.write(
                 _error_bytes(
@@ -131,11 +138,11 @@ class DeadlineH11Protocol(H11Protocol):
         self.transport.close()
 
 
-def protocol_for(settings: Settings) -> type[H11Protocol]:
+def protocol_for(settings: Settings) -> type[HttpToolsProtocol]:
     """The HTTP protocol class with this configuration's head limits."""
     return type(
-        "GatewayH11Protocol",
-        (DeadlineH11Protocol,),
+        "GatewayHttpProtocol",
+        (DeadlineHttpProtocol,),
         {
             "header_timeout_s": settings.header_timeout_s,
             "max_header_bytes": settings.max_header_bytes,
@@ -180,7 +187,6 @@ def serve(app: FastAPI, settings: Settings, **options: Any) -> None:
         port=settings.port,
         log_level=settings.log_level,
         http=protocol_for(settings),
-        h11_max_incomplete_event_size=settings.max_header_bytes,
         timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_s),
         **options,
     )

@@ -12,12 +12,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+from fastapi.responses import JSONResponse
 
 from seadragon.api.assembly import Assembly
 from seadragon.api.request_ids import public_id
 from seadragon.queue.base import Job, Position, Started
 
 _ID_PREFIX = {"chat": "chatcmpl-", "completion": "cmpl-"}
+
+
+class JsonAnswer(JSONResponse):
+    """A JSON answer encoded by orjson (a few times faster than the standard library's
+    encoder on the request path)."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
 
 
 def sse(data: dict[str, Any]) -> bytes:

@@ -90,12 +90,11 @@ async def get_caller(request: Request) -> Caller:
     auth = get_auth(request)
     authorization = request.headers.get("authorization")
     api_key = request.headers.get("x-api-key")
-    session_token = request.cookies.get(SESSION_COOKIE)
     if authorization is not None:
         caller = await auth.authenticate_key(_bearer(authorization))
     elif api_key is not None:
         caller = await auth.authenticate_key(api_key.strip())
-    elif session_token:
+    elif session_token := request.cookies.get(SESSION_COOKIE):
         caller = await auth.authenticate_session(session_token)
         if request.method in UNSAFE_METHODS:
             auth.check_csrf(session_token, _csrf_token(request))

@@ -324,8 +324,8 @@ class MemoryQueue(BaseQueueManager):
     def _place_all(self, force: bool = False) -> None:
         versions = (self._bands.version, self._workers.version, self._capacity.version)
         placed = (*versions, self.control.version)
-        if placed == self._placed and not force:
-            return
+        if (placed == self._placed and not force) or not self._queued:
+            return  # nothing moved, or nobody waits for a position
         self._placed = placed
         running = running_jobs(self._running.values())
         place_all(self._bands, self._tickets, self._capacity, self.control, running)

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from seadragon.api import ollama_translate as translate
+from seadragon.api.answer import JsonAnswer
 from seadragon.api.deps import CallerDep, parse_body
 from seadragon.api.disconnect import EventStreamResponse, unless_disconnected
 from seadragon.api.model_check import require_model
@@ -114,7 +115,7 @@ async def _generation(
     if stream:
         return NdjsonResponse(relay.ndjson(), headers={**headers, "Cache-Control": "no-cache"})
     data = await unless_disconnected(request, relay.whole)
-    return JSONResponse(data, headers=headers)
+    return JsonAnswer(data, headers=headers)
 
 
 @router.post("/api/chat", openapi_extra=body_schema(NativeChat))
@@ -155,7 +156,7 @@ async def embed(request: Request, caller: CallerDep) -> Response:
         "load_duration": 0,
         "prompt_eval_count": tokens,
     }
-    return JSONResponse(data, headers=headers)
+    return JsonAnswer(data, headers=headers)
 
 
 @router.post("/api/embeddings", openapi_extra=body_schema(NativeEmbeddings))
@@ -166,4 +167,4 @@ async def embeddings(request: Request, caller: CallerDep) -> Response:
         check_served(request, body.model)
         return JSONResponse({"embedding": []})
     vectors, _, _, headers = await _vectors(request, caller, translate.embed(body))
-    return JSONResponse({"embedding": vectors[0] if vectors else []}, headers=headers)
+    return JsonAnswer({"embedding": vectors[0] if vectors else []}, headers=headers)

@@ -8,14 +8,15 @@ even for ``stream: true``.
 from __future__ import annotations
 
 import re
-import uuid
+import secrets
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from pydantic import BaseModel
 
+from seadragon.api.answer import JsonAnswer
 from seadragon.api.deps import CallerDep, parse_body
 from seadragon.api.disconnect import EventStreamResponse, unless_disconnected
 from seadragon.api.images import chat_slots, inline_remote_images
@@ -39,7 +40,7 @@ def request_id_of(request: Request) -> str:
     """The caller's ``X-Request-Id`` if well-formed, else a fresh one."""
     given = request.headers.get("x-request-id")
     if given is None:
-        return uuid.uuid4().hex
+        return secrets.token_hex(16)
     if not REQUEST_ID.match(given):
         raise InvalidRequest(
             "X-Request-Id must be 1-64 characters of letters, digits and . _ : -",
@@ -141,7 +142,7 @@ async def _run(
     if body.stream:
         return EventStreamResponse(relay.stream(), headers={**headers, "Cache-Control": "no-cache"})
     data = await unless_disconnected(request, relay.collect)
-    return JSONResponse(data, headers=headers)
+    return JsonAnswer(data, headers=headers)
 
 
 @router.post("/v1/chat/completions", openapi_extra=body_schema(ChatRequest))

@@ -11,9 +11,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 
-from seadragon.api.answer import position_comment
+from seadragon.api.answer import JsonAnswer, position_comment
 from seadragon.api.deps import CallerDep, parse_body
 from seadragon.api.disconnect import EventStreamResponse, unless_disconnected
 from seadragon.api.images import inline_remote_images, responses_slots
@@ -88,7 +88,7 @@ async def create_response(request: Request, caller: CallerDep) -> Response:
     if body.stream:
         return EventStreamResponse(relay.stream(), headers={**headers, "Cache-Control": "no-cache"})
     completion = await unless_disconnected(request, relay.collect)
-    return JSONResponse(response_object(body, completion, relay.response_id), headers=headers)
+    return JsonAnswer(response_object(body, completion, relay.response_id), headers=headers)
 
 
 @router.get("/v1/responses/{response_id}")
