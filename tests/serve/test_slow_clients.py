@@ -82,3 +82,46 @@ async def test_oversized_heads_are_refused(serve: Serve) -> None:
             await writer.drain()
             assert await read_status(reader, 10) == 431, head[:60]
             writer.close()
+
+
+async def test_a_request_that_is_not_http_gets_a_shaped_400(serve: Serve) -> None:
+    async with serve() as stack:
+        reader, writer = await connect(stack.gateways[0])
+        writer.write(b"HELLO there\r\n\r\n")
+        await writer.drain()
+        async with asyncio.timeout(10):
+            answer = await reader.read()
+        writer.close()
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 400 ")
+        assert b'"code": "bad_request"' in body
+
+
+async def test_pipelined_requests_are_each_answered_and_the_next_head_is_timed(
+    serve: Serve,
+) -> None:
+    async with serve(**DEADLINES) as stack:
+        reader, writer = await connect(stack.gateways[0])
+        auth = stack.auth["Authorization"].encode()
+        one = b"GET /v1/models HTTP/1.1\r\nHost: x\r\nAuthorization: " + auth + b"\r\n\r\n"
+        writer.write(one * 3)
+        await writer.drain()
+        for _ in range(3):
+            async with asyncio.timeout(10):
+                head = await reader.readuntil(b"\r\n\r\n")
+                assert head.startswith(b"HTTP/1.1 200 ")
+                length = next(
+                    int(line.split(b":", 1)[1])
+                    for line in head.lower().split(b"\r\n")
+                    if line.startswith(b"content-length:")
+                )
+                assert b'"object"' in await reader.readexactly(length)
+        # Then a head that never ends is cut at its deadline, on the same connection.
+        writer.write(b"GET /v1/models HTTP/1.1\r\nHost: x\r\n")
+        await writer.drain()
+        started = time.monotonic()
+        async with asyncio.timeout(CUT_WITHIN_S):
+            rest = await reader.read()
+        assert b"HTTP/1.1 408 " in rest
+        assert time.monotonic() - started < CUT_WITHIN_S - 1
+        writer.close()
