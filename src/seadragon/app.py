@@ -17,6 +17,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from seadragon.api.errors import install_error_handlers
 from seadragon.api.guard import GuardLimits, RequestGuard
+from seadragon.api.inference_routes import describe
 from seadragon.api.ollama_surface import OllamaSurface
 from seadragon.api.routes import (
     auth,
@@ -197,6 +198,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
+    describe(app)
     if settings.cors_origins:
         # Credentials only ever go to origins named one by one, never to "*".
         app.add_middleware(

@@ -17,14 +17,15 @@ from fastapi.responses import JSONResponse, Response
 
 from seadragon.api import ollama_translate as translate
 from seadragon.api.answer import JsonAnswer
-from seadragon.api.deps import CallerDep, parse_body
+from seadragon.api.deps import parse_body
 from seadragon.api.disconnect import EventStreamResponse, unless_disconnected
+from seadragon.api.inference_routes import inference
 from seadragon.api.model_check import require_model
 from seadragon.api.ollama_relay import NativeRelay
 from seadragon.api.ollama_wire import NativeChat, NativeEmbed, NativeEmbeddings, NativeGenerate
 from seadragon.api.request_ids import queue_id
 from seadragon.api.routes.ollama_meta import load_or_unload
-from seadragon.api.routes.openai import body_schema, request_id_of
+from seadragon.api.routes.openai import request_id_of
 from seadragon.auth.caller import Caller
 from seadragon.auth.priority import resolve_band
 from seadragon.db.trace import Trace
@@ -118,8 +119,8 @@ async def _generation(
     return JsonAnswer(data, headers=headers)
 
 
-@router.post("/api/chat", openapi_extra=body_schema(NativeChat))
-async def chat(request: Request, caller: CallerDep) -> Response:
+@inference(router, "/api/chat", NativeChat)
+async def chat(request: Request, caller: Caller) -> Response:
     """Ollama's chat, streamed as NDJSON (the default) or not."""
     body = await parse_body(request, NativeChat)
     _refuse_think(body.think)
@@ -128,8 +129,8 @@ async def chat(request: Request, caller: CallerDep) -> Response:
     return await _generation(request, caller, translate.chat(body), body.stream)
 
 
-@router.post("/api/generate", openapi_extra=body_schema(NativeGenerate))
-async def generate(request: Request, caller: CallerDep) -> Response:
+@inference(router, "/api/generate", NativeGenerate)
+async def generate(request: Request, caller: Caller) -> Response:
     """Ollama's generate, streamed as NDJSON (the default) or not."""
     body = await parse_body(request, NativeGenerate)
     _refuse_think(body.think)
@@ -144,8 +145,8 @@ async def _vectors(request: Request, caller: Caller, mapped: translate.Mapped) -
     return vectors, tokens, relay, headers
 
 
-@router.post("/api/embed", openapi_extra=body_schema(NativeEmbed))
-async def embed(request: Request, caller: CallerDep) -> Response:
+@inference(router, "/api/embed", NativeEmbed)
+async def embed(request: Request, caller: Caller) -> Response:
     """Ollama's embeddings for one text or many."""
     body = await parse_body(request, NativeEmbed)
     vectors, tokens, relay, headers = await _vectors(request, caller, translate.embed(body))
@@ -159,8 +160,8 @@ async def embed(request: Request, caller: CallerDep) -> Response:
     return JsonAnswer(data, headers=headers)
 
 
-@router.post("/api/embeddings", openapi_extra=body_schema(NativeEmbeddings))
-async def embeddings(request: Request, caller: CallerDep) -> Response:
+@inference(router, "/api/embeddings", NativeEmbeddings)
+async def embeddings(request: Request, caller: Caller) -> Response:
     """Ollama's legacy embeddings: one prompt, one vector (an empty prompt, none)."""
     body = await parse_body(request, NativeEmbeddings)
     if not body.prompt:

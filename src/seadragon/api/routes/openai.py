@@ -14,12 +14,12 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from pydantic import BaseModel
 
 from seadragon.api.answer import JsonAnswer
 from seadragon.api.deps import CallerDep, parse_body
 from seadragon.api.disconnect import EventStreamResponse, unless_disconnected
 from seadragon.api.images import chat_slots, inline_remote_images
+from seadragon.api.inference_routes import inference
 from seadragon.api.model_check import require_model
 from seadragon.api.relay import Relay
 from seadragon.api.request_ids import queue_id
@@ -47,24 +47,6 @@ def request_id_of(request: Request) -> str:
             param="X-Request-Id",
         )
     return given
-
-
-def body_schema(model: type[BaseModel]) -> dict[str, Any]:
-    """OpenAPI for a body the route parses itself (definitions inlined: none is recursive)."""
-    schema = model.model_json_schema()
-    defs = schema.pop("$defs", {})
-
-    def inline(node: Any) -> Any:
-        if isinstance(node, dict):
-            if "$ref" in node:
-                return inline(defs[node["$ref"].rsplit("/", 1)[-1]])
-            return {key: inline(value) for key, value in node.items()}
-        if isinstance(node, list):
-            return [inline(item) for item in node]
-        return node
-
-    content = {"application/json": {"schema": inline(schema)}}
-    return {"requestBody": {"required": True, "content": content}}
 
 
 @dataclass
@@ -145,21 +127,21 @@ async def _run(
     return JsonAnswer(data, headers=headers)
 
 
-@router.post("/v1/chat/completions", openapi_extra=body_schema(ChatRequest))
-@router.post("/api/chat/completions", include_in_schema=False)
-async def chat_completions(request: Request, caller: CallerDep) -> Response:
+@inference(router, "/v1/chat/completions", ChatRequest)
+@inference(router, "/api/chat/completions", ChatRequest, in_schema=False)
+async def chat_completions(request: Request, caller: Caller) -> Response:
     """OpenAI chat completions, streamed (SSE) or not, through the priority queue."""
     return await _run(request, caller, "chat", await parse_body(request, ChatRequest))
 
 
-@router.post("/v1/completions", openapi_extra=body_schema(CompletionRequest))
-async def completions(request: Request, caller: CallerDep) -> Response:
+@inference(router, "/v1/completions", CompletionRequest)
+async def completions(request: Request, caller: Caller) -> Response:
     """OpenAI legacy text completions through the priority queue."""
     return await _run(request, caller, "completion", await parse_body(request, CompletionRequest))
 
 
-@router.post("/v1/embeddings", openapi_extra=body_schema(EmbeddingRequest))
-async def embeddings(request: Request, caller: CallerDep) -> Response:
+@inference(router, "/v1/embeddings", EmbeddingRequest)
+async def embeddings(request: Request, caller: Caller) -> Response:
     """OpenAI embeddings through the priority queue."""
     return await _run(request, caller, "embedding", await parse_body(request, EmbeddingRequest))
 

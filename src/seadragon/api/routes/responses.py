@@ -17,10 +17,12 @@ from seadragon.api.answer import JsonAnswer, position_comment
 from seadragon.api.deps import CallerDep, parse_body
 from seadragon.api.disconnect import EventStreamResponse, unless_disconnected
 from seadragon.api.images import inline_remote_images, responses_slots
+from seadragon.api.inference_routes import inference
 from seadragon.api.relay import NO_ANSWER, Relay
 from seadragon.api.request_ids import public_id
 from seadragon.api.responses_events import EventStream, response_object
-from seadragon.api.routes.openai import body_schema, enqueue
+from seadragon.api.routes.openai import enqueue
+from seadragon.auth.caller import Caller
 from seadragon.errors import NotFound, UpstreamError
 from seadragon.queue.base import Chunk, End, Failed, Position, Started
 from seadragon.wire_responses import ResponsesRequest
@@ -67,8 +69,8 @@ class ResponsesRelay(Relay):
                 await self.abandon()
 
 
-@router.post("/v1/responses", openapi_extra=body_schema(ResponsesRequest))
-async def create_response(request: Request, caller: CallerDep) -> Response:
+@inference(router, "/v1/responses", ResponsesRequest)
+async def create_response(request: Request, caller: Caller) -> Response:
     """A model response, streamed as Responses events or whole."""
     body = await parse_body(request, ResponsesRequest)
     settings = request.app.state.settings
