@@ -27,7 +27,7 @@ from seadragon.queue.base import Chunk, End, Started, now_us
 from seadragon.queue.rabbitmq import heartbeat
 from seadragon.queue.rabbitmq.broker.names import Names
 from seadragon.queue.rabbitmq.manager import RabbitMQQueue
-from seadragon.queue.rabbitmq.worker import take as taking
+from seadragon.queue.rabbitmq.worker import look as looking
 from seadragon.queue.rabbitmq.worker.delivery import WINDOW
 from services import rabbitmqctl
 
@@ -156,7 +156,7 @@ async def test_doorbell_wakes_an_idle_worker_at_once(
     rabbit: Maker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # With the fallback poll out of reach only the doorbell can wake the worker in time.
-    monkeypatch.setattr(taking, "POLL_S", 60.0)
+    monkeypatch.setattr(looking, "POLL_S", 60.0)
     gateway, worker = await rabbit(), await rabbit()
     latencies_ms, submit_ms = [], []
     for i in range(20):
