@@ -24,14 +24,13 @@ import os
 import statistics
 import sys
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
 from bench.harness import pct
-from bench.overhead import Body, ms, post, timed
+from bench.overhead import Body, ms, post, stream_times, timed
 from bench.paths import Cores, Lab, Target, start_seadragon, start_upstream
 
 CHUNKS = 64
@@ -72,21 +71,6 @@ def is_chunk(line: str) -> bool:
     return line.startswith("data: {") or (line.startswith("{") and '"done":false' in compact)
 
 
-async def stream_times(
-    client: httpx.AsyncClient, url: str, headers: dict[str, str], body: Body
-) -> tuple[float, list[float]]:
-    start = time.perf_counter()
-    stamps: list[float] = []
-    async with client.stream("POST", url, json=body, headers=headers) as response:
-        response.raise_for_status()
-        async for line in response.aiter_lines():
-            if is_chunk(line):
-                stamps.append(time.perf_counter())
-    if len(stamps) != CHUNKS:
-        raise RuntimeError(f"{url} streamed {len(stamps)} chunks, not {CHUNKS}")
-    return stamps[0] - start, stamps
-
-
 async def whole_round(client: httpx.AsyncClient, path: ApiPath, keep: bool) -> None:
     body = path.body["whole"]
     d = await timed(lambda: post(client, path.direct, {}, body))
@@ -102,7 +86,7 @@ async def stream_round(client: httpx.AsyncClient, path: ApiPath, keep: bool) -> 
         ("direct", path.direct, {}),
         ("gateway", path.gateway.url, path.gateway.headers),
     ):
-        first, stamps = await stream_times(client, url, headers, body)
+        first, stamps = await stream_times(client, url, headers, body, is_chunk, CHUNKS)
         if keep:
             path.first[side].append(first)
             path.gaps[side] += [b - a for a, b in itertools.pairwise(stamps)]

@@ -70,17 +70,30 @@ async def post(client: httpx.AsyncClient, url: str, headers: dict[str, str], bod
     response.raise_for_status()
 
 
+def sse_chunk(line: str) -> bool:
+    """An SSE line carrying a content chunk."""
+    return line.startswith("data: {") and '"content"' in line
+
+
 async def stream_times(
-    client: httpx.AsyncClient, url: str, headers: dict[str, str], body: Body
+    client: httpx.AsyncClient,
+    url: str,
+    headers: dict[str, str],
+    body: Body,
+    is_chunk: Callable[[str], bool] = sse_chunk,
+    expect: int | None = None,
 ) -> tuple[float, list[float]]:
-    """Time to first content chunk, and the arrival time of every content chunk."""
+    """Time to first content chunk, and the arrival time of every content chunk; with
+    ``expect``, a stream of any other number of chunks is an error."""
     start = time.perf_counter()
     stamps: list[float] = []
     async with client.stream("POST", url, json=body, headers=headers) as response:
         response.raise_for_status()
         async for line in response.aiter_lines():
-            if line.startswith("data: {") and '"content"' in line:
+            if is_chunk(line):
                 stamps.append(time.perf_counter())
+    if expect is not None and len(stamps) != expect:
+        raise RuntimeError(f"{url} streamed {len(stamps)} chunks, not {expect}")
     return stamps[0] - start, stamps
 
 

@@ -17,6 +17,9 @@ from seadragon.config import Settings
 from seadragon.queue.base import BaseQueueManager
 from services import require_rabbitmq
 
+#: The broker the RabbitMQ tests use.
+RABBITMQ_URL = os.environ.get("SEADRAGON_TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/")
+
 
 def queue_settings(**overrides: Any) -> Settings:
     """Settings for queue tests: fast aging, an isolated RabbitMQ namespace."""
@@ -24,9 +27,7 @@ def queue_settings(**overrides: Any) -> Settings:
         "aging_interval_s": 0.5,
         "max_queue_wait_s": 30.0,
         "rabbitmq_namespace": f"sdtest-{uuid.uuid4().hex[:10]}",
-        "rabbitmq_url": os.environ.get(
-            "SEADRAGON_TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/"
-        ),
+        "rabbitmq_url": RABBITMQ_URL,
     }
     values.update(overrides)
     return Settings(**values)

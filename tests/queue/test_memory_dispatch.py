@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from slots import make_job
 
+import seadragon.queue.memory_report as report
 from seadragon.config import Settings
 from seadragon.queue.bands import QueuedJob
 from seadragon.queue.base import Delivery
@@ -144,4 +145,29 @@ async def test_a_draining_worker_s_slots_are_passed_over_for_another_worker_s(
         assert (await other).job.id == job.id
     assert not any(t.done() for t in drained)
     for task in drained:
+        task.cancel()
+
+
+async def test_positions_are_computed_only_while_someone_waits(
+    queue: MemoryQueue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    computed = [0]
+    place_all = report.place_all
+
+    def counted(*args: Any) -> None:
+        computed[0] += 1
+        place_all(*args)
+
+    monkeypatch.setattr(report, "place_all", counted)
+    slots = takers(queue, "a", ["m"], 64)
+    await asyncio.sleep(0)
+    for _ in range(64):  # every job finds a slot: nobody ever waits
+        await queue.submit(make_job("high", model="m"))
+    await queue.status()
+    assert computed[0] == 0
+    # A job with no slot waits, and gets its position.
+    ticket = await queue.submit(make_job("high", model="m"))
+    assert computed[0] >= 1
+    assert ticket.position.ahead == 0
+    for task in slots:
         task.cancel()

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
-import os
 import re
 import statistics
 import time
@@ -22,18 +21,18 @@ import aio_pika
 import pytest
 from slots import failure, make_job, next_event, outcome, wait_until, worker_info
 
+from conftest import RABBITMQ_URL
 from seadragon.errors import RequestCancelled, RequestCleared
 from seadragon.queue.base import Chunk, End, Started, now_us
 from seadragon.queue.rabbitmq import heartbeat
 from seadragon.queue.rabbitmq.broker.names import Names
 from seadragon.queue.rabbitmq.manager import RabbitMQQueue
-from seadragon.queue.rabbitmq.worker import take as taking
+from seadragon.queue.rabbitmq.worker import look as looking
 from seadragon.queue.rabbitmq.worker.delivery import WINDOW
 from services import rabbitmqctl
 
 pytestmark = pytest.mark.rabbitmq
 
-URL = os.environ.get("SEADRAGON_TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/")
 NO_AGING = 1000.0
 Maker = Callable[..., Awaitable[RabbitMQQueue]]
 
@@ -112,7 +111,7 @@ async def test_aging_promotes_on_the_ttl_never_before(rabbit: Maker) -> None:
 
     # A spy bound to the promote exchange sees each job the moment it is dead-lettered.
     arrivals: asyncio.Queue[tuple[int, aio_pika.abc.AbstractIncomingMessage]] = asyncio.Queue()
-    connection = await aio_pika.connect(URL)
+    connection = await aio_pika.connect(RABBITMQ_URL)
     try:
         channel = await connection.channel()
         spy = await channel.declare_queue(exclusive=True)
@@ -156,7 +155,7 @@ async def test_doorbell_wakes_an_idle_worker_at_once(
     rabbit: Maker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # With the fallback poll out of reach only the doorbell can wake the worker in time.
-    monkeypatch.setattr(taking, "POLL_S", 60.0)
+    monkeypatch.setattr(looking, "POLL_S", 60.0)
     gateway, worker = await rabbit(), await rabbit()
     latencies_ms, submit_ms = [], []
     for i in range(20):
@@ -231,7 +230,7 @@ async def test_requeue_counts_attempts(rabbit: Maker) -> None:
 async def test_submit_returns_once_the_broker_holds_the_job(rabbit: Maker) -> None:
     gateway = await rabbit()
     name = Names(gateway.settings.rabbitmq_namespace).band_queue("m", "low")
-    connection = await aio_pika.connect(URL)
+    connection = await aio_pika.connect(RABBITMQ_URL)
     try:
         channel = await connection.channel()
         for count in range(1, 6):

@@ -9,53 +9,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aio_pika
 import pytest
 from slots import SlotPool, make_job, outcome
 
-from seadragon.config import Settings
+from conftest import RABBITMQ_URL
 from seadragon.queue.base import End, Job
 from seadragon.queue.rabbitmq.broker.codec import job_message
 from seadragon.queue.rabbitmq.broker.messages import H_REJECTED, H_REJECTED_FROM
 from seadragon.queue.rabbitmq.broker.names import Names
 from seadragon.queue.rabbitmq.manager import RabbitMQQueue
-from services import require_rabbitmq
 
 pytestmark = pytest.mark.rabbitmq
 
-URL = os.environ.get("SEADRAGON_TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/")
 Maker = Callable[..., Awaitable[RabbitMQQueue]]
 REJECTS_LOGGER = "seadragon.queue.rabbitmq.broker.rejects"
-
-
-@pytest.fixture
-async def rabbit() -> AsyncIterator[Maker]:
-    require_rabbitmq()
-    namespace = f"sdtest-{uuid.uuid4().hex[:10]}"
-    made: list[RabbitMQQueue] = []
-
-    async def make(**overrides: Any) -> RabbitMQQueue:
-        values: dict[str, Any] = {
-            "aging_interval_s": 1000.0,
-            "max_queue_wait_s": 30.0,
-            "rabbitmq_namespace": namespace,
-            "rabbitmq_url": URL,
-        }
-        queue = RabbitMQQueue(Settings(**(values | overrides)))
-        await queue.start()
-        made.append(queue)
-        return queue
-
-    yield make
-    for queue in reversed(made):
-        await queue.close()
-    for queue in made:
-        await queue.delete_namespace()
 
 
 def a_job() -> Job:
@@ -80,7 +51,7 @@ def job_with(job: Job, **changes: Any) -> aio_pika.Message:
 
 
 async def publish(routing_key: str, message: aio_pika.Message, exchange: str = "") -> None:
-    connection = await aio_pika.connect(URL)
+    connection = await aio_pika.connect(RABBITMQ_URL)
     try:
         channel = await connection.channel()
         target = channel.default_exchange
@@ -93,7 +64,7 @@ async def publish(routing_key: str, message: aio_pika.Message, exchange: str = "
 
 async def rejected(names: Names, count: int) -> list[aio_pika.abc.AbstractIncomingMessage]:
     """The first ``count`` messages kept in the rejected queue (waits for them)."""
-    connection = await aio_pika.connect(URL)
+    connection = await aio_pika.connect(RABBITMQ_URL)
     got: list[aio_pika.abc.AbstractIncomingMessage] = []
     try:
         channel = await connection.channel()

@@ -2,7 +2,7 @@
 
 A ring wakes every idle slot; the slots that serve the same models look one at a time,
 and a slot skips its scan when one that began after it last looked found nothing with
-no ring since (``worker/take.py``). Jobs that ring no bell are covered in
+no ring since (``worker/take.py``, ``worker/look.py``). Jobs that ring no bell are covered in
 ``test_rabbitmq_recovery.py`` and by the aging tests of ``test_contract.py``.
 """
 
@@ -50,7 +50,7 @@ class Counted:
         self.scans = 0
         self.looked = 0
         self.done = asyncio.Event()
-        scan, look = taker._scan, taker._look
+        scan, look = taker.scanner._scan, taker._look
 
         async def counted_scan(models: list[str]) -> object:
             self.scans += 1
@@ -64,7 +64,7 @@ class Counted:
                 if self.looked >= looks:
                     self.done.set()
 
-        taker._scan = counted_scan  # type: ignore[method-assign,assignment]
+        taker.scanner._scan = counted_scan  # type: ignore[method-assign,assignment]
         taker._look = counted_look  # type: ignore[method-assign,assignment]
 
 
@@ -97,13 +97,13 @@ async def test_a_slot_woken_by_a_ring_asks_only_the_queue_that_rang(
     monkeypatch.setattr(known_module, "KNOWN_FOR_S", 3600.0)
     taker = queue._taker
     gets: list[str] = []
-    looked = taker.known.looked
+    looked = taker.scanner.known.looked
 
     def counted(model: str, band: str, shard: int, *args: Any) -> None:
         gets.append(f"{band}.{shard}")
         looked(model, band, shard, *args)
 
-    taker.known.looked = counted  # type: ignore[method-assign]
+    taker.scanner.known.looked = counted  # type: ignore[method-assign]
     for user in range(1, 4):  # scans learn that every other queue is empty
         job = job_of(user, band="low")
         await queue.submit(job)

@@ -206,6 +206,11 @@ class Bands:
 
     # Queries ------------------------------------------------------------------------
 
+    @property
+    def empty(self) -> bool:
+        """No job waits in any band (from the counts, without scanning a band)."""
+        return not self._models
+
     def has_work(self, models: frozenset[str]) -> bool:
         """Whether any band holds a job for one of ``models`` (without scanning a band)."""
         counts = self._models

@@ -7,9 +7,9 @@ and re-arms one timer for the next promotion or deadline, so waiting jobs age ev
 nothing else happens and an idle queue costs nothing.
 
 ``stop_accepting`` fails queued tickets and refuses new jobs; ``close`` fails queued and
-running tickets with ``ServiceUnavailable`` and makes waiting
-and later ``take`` calls raise ``QueueUnavailable`` (never ``CancelledError``: the
-worker's task was not cancelled, its source went away).
+running tickets with ``ServiceUnavailable`` and makes waiting and later ``take`` calls
+raise ``QueueUnavailable`` (never ``CancelledError``: the worker's task was not
+cancelled, its source went away). What the queue reports is read in ``memory_report.py``.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ from seadragon.queue.capacity import Capacity, WorkerTable
 from seadragon.queue.control_state import Mark, QueueControl, Switch
 from seadragon.queue.idle import Group, IdleSlots, group_of
 from seadragon.queue.memory_handles import Alarm, MemoryDelivery, MemoryTicket, Waiter
-from seadragon.queue.placement import place_all, running_jobs
+from seadragon.queue.memory_report import MemoryReport
 
 
 class MemoryQueue(BaseQueueManager):
@@ -68,10 +68,18 @@ class MemoryQueue(BaseQueueManager):
         self.control = QueueControl()
         self._capacity = Capacity(lambda: self._workers.workers, self.control.usable)
         self._affinity = Affinity(self._workers, self._next_for, settings.model_affinity)
+        self._report = MemoryReport(
+            settings,
+            self._bands,
+            self._queued,
+            self._running,
+            self._tickets,
+            self._workers,
+            self._capacity,
+            self.control,
+        )
         # One timer for the next promotion or deadline, so waiting jobs age without a poll.
         self._alarm = Alarm(self._update)
-        # Versions of bands, capacity and control that positions were last computed from.
-        self._placed = (-1, -1, -1, -1)
         self._closed = False
         self._stopping = False
 
@@ -120,13 +128,8 @@ class MemoryQueue(BaseQueueManager):
                 retry_after=self._capacity.retry_after_s(depth, job.model),
             )
         now = time.monotonic()
-        entry = QueuedJob(
-            job=job,
-            band=band,
-            entered_at=now,
-            deadline=now + self._settings.max_queue_wait_s,
-            submitted_at=now,
-        )
+        deadline = now + self._settings.max_queue_wait_s
+        entry = QueuedJob(job=job, band=band, entered_at=now, deadline=deadline, submitted_at=now)
         ticket = MemoryTicket(job.id, self.cancel)
         self._tickets[job.id] = ticket
         self._queued[job.id] = entry
@@ -168,37 +171,17 @@ class MemoryQueue(BaseQueueManager):
 
     async def status(self) -> QueueStatus:
         self._update()
-        self._place_all(force=True)  # ETAs count down with the running jobs
-        now = time.monotonic()
-        return QueueStatus(
-            backend="memory",
-            connected=True,
-            bands=self._bands.status(self._settings.max_depth, now),
-            queued=[self._queued_info(entry, now) for entry in self._bands],
-            running=[d.info() for d in self._running.values() if not d.ticket.ended],
-            workers=self.workers(),
-            mean_service_s=self._capacity.observed_service_s,
-            service_s_by_model=self._capacity.by_model(),
-            paused=self.control.pauses(),
-            draining=self.control.drains(),
-        )
+        return self._report.status()
 
     async def lookup(self, request_id: str) -> RequestInfo | None:
         self._update()
-        self._place_all(force=True)
-        entry = self._queued.get(request_id)
-        if entry is not None:
-            return self._queued_info(entry, time.monotonic())
-        delivery = self._running.get(request_id)
-        if delivery is None or delivery.ticket.ended:
-            return None
-        return delivery.info()
+        return self._report.lookup(request_id)
 
     def models(self) -> dict[str, ModelInfo]:
         return self._workers.models()
 
     def workers(self) -> list[WorkerInfo]:
-        return self.control.mark_workers(self._workers.workers)
+        return self._report.workers()
 
     # Worker side --------------------------------------------------------------------
 
@@ -237,7 +220,7 @@ class MemoryQueue(BaseQueueManager):
             waited = self._settings.max_queue_wait_s
             self._end_queued(entry, QueueTimeout(f"the request waited more than {waited:g} s"))
         self._dispatch()
-        self._place_all()
+        self._report.place_all()
         self._alarm.set(self._bands.next_due())
 
     def _next_for(self, models: frozenset[str]) -> QueuedJob | None:
@@ -261,14 +244,9 @@ class MemoryQueue(BaseQueueManager):
             self._bands.take(entry)
             del self._queued[entry.job.id]
             worker = self._workers.worker(waiter.worker_id)
-            delivery = MemoryDelivery(
-                entry,
-                band=self._bands.names[entry.band],
-                ticket=self._tickets[entry.job.id],
-                worker_id=waiter.worker_id,
-                backend=worker.backend if worker else None,
-                on_settle=self._settled,
-            )
+            backend = worker.backend if worker else None
+            band, ticket = self._bands.names[entry.band], self._tickets[entry.job.id]
+            delivery = MemoryDelivery(entry, band, ticket, waiter.worker_id, backend, self._settled)
             self._running[entry.job.id] = delivery
             self._idle.discard(waiter)
             waiter.future.set_result(delivery)
@@ -320,15 +298,3 @@ class MemoryQueue(BaseQueueManager):
         ticket = self._tickets.pop(entry.job.id, None)
         if ticket is not None:
             ticket.end(Failed(error))
-
-    def _place_all(self, force: bool = False) -> None:
-        versions = (self._bands.version, self._workers.version, self._capacity.version)
-        placed = (*versions, self.control.version)
-        if (placed == self._placed and not force) or not self._queued:
-            return  # nothing moved, or nobody waits for a position
-        self._placed = placed
-        running = running_jobs(self._running.values())
-        place_all(self._bands, self._tickets, self._capacity, self.control, running)
-
-    def _queued_info(self, entry: QueuedJob, now: float) -> RequestInfo:
-        return entry.info(self._bands.names[entry.band], self._tickets[entry.job.id].position, now)

@@ -3,6 +3,7 @@
 // and unloading a loaded one (POST /api/models/unload, Ollama's keep_alive 0).
 import { api, authHeaders, errorFrom } from "/static/api.js";
 import { confirmAction, fill, h, when } from "/static/dom.js";
+import { readLines } from "/static/lines.js";
 import { badge, syncRows } from "/static/table.js";
 
 const $ = (id) => document.getElementById(id);
@@ -22,23 +23,9 @@ export function bytes(size) {
 
 /** Call onLine(object) for every NDJSON line of a fetch body, as it arrives. */
 export async function readNdjson(response, onLine) {
-  const reader = response.body.getReader();
-  const decoder = new TextDecoder();
-  let buffer = "";
-  const flush = (text) => {
+  await readLines(response, (text) => {
     if (text.trim()) onLine(JSON.parse(text));
-  };
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    buffer += decoder.decode(value, { stream: true });
-    let newline;
-    while ((newline = buffer.indexOf("\n")) >= 0) {
-      flush(buffer.slice(0, newline));
-      buffer = buffer.slice(newline + 1);
-    }
-  }
-  flush(buffer + decoder.decode());
+  });
 }
 
 /** One pull's progress: a bar per backend and layer, a status line per backend. */

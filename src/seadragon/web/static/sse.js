@@ -1,4 +1,5 @@
 // Reading the gateway's text/event-stream from a fetch body, line by line.
+import { readLines } from "/static/lines.js";
 
 const QUEUE_COMMENT = /queue position=(\d+)(?:\s+eta_s=([\d.]+))?(?:\s+state=(\w+))?/;
 
@@ -30,24 +31,9 @@ export function parseStartedComment(comment) {
  * Returns when the body is finished; throws AbortError when the fetch is aborted.
  */
 export async function readEventStream(response, { onComment, onData }) {
-  const reader = response.body.getReader();
-  const decoder = new TextDecoder();
-  let buffer = "";
-  const flush = (line) => {
+  await readLines(response, (line) => {
     if (line.endsWith("\r")) line = line.slice(0, -1);
     if (line.startsWith(":")) onComment(line.slice(1).trim());
     else if (line.startsWith("data:")) onData(line.slice(5).trimStart());
-  };
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    buffer += decoder.decode(value, { stream: true });
-    let newline;
-    while ((newline = buffer.indexOf("\n")) >= 0) {
-      flush(buffer.slice(0, newline));
-      buffer = buffer.slice(newline + 1);
-    }
-  }
-  buffer += decoder.decode();
-  if (buffer) flush(buffer);
+  });
 }

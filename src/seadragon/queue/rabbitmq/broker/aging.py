@@ -10,7 +10,7 @@ ms per hop. Never per-message ``expiration`` (it waits behind an unexpired head)
 never ``x-max-priority`` (expired low-priority jobs stay stuck behind higher ones).
 
 A job a worker has taken but not yet acked does not age; workers only take what they
-start at once (``worker/take.py``).
+start at once (``worker/scan.py``).
 """
 
 from __future__ import annotations
