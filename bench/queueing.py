@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from bench.harness import NAME, SENT, Block, Log, mix, pct, run_load, target_rss
+from bench.harness import NAME, SENT, Log, mix, pct, run_load, target_rss
 from bench.paths import Cores, Target
 from bench.scenarios import MS, Per, Sizes, _add, medians
 
@@ -98,23 +98,31 @@ async def starvation(
             "timeout": 600,
         }
         blocks = await asyncio.gather(run_load(cores, target, high), run_load(cores, target, low))
-        lows: Block = blocks[1]
-        waits = [max(0.0, s[2] - service) for s in lows.ok()]
+        highs, lows = blocks[0], blocks[1]
+        # What one request really takes on the saturated backend (the fake's sleep, its
+        # HTTP exchange and the gateway's hand-off), from the high load's throughput.
+        served = len(highs.ok()) + len(lows.ok())
+        taken = highs.elapsed * capacity / served if served else service
+        waits = [max(0.0, s[2] - taken) for s in lows.ok()]
         # A low request sent before the high clients have filled the slots may find one
         # free; count those sent once the queue is saturated (after one service time).
         during = [s for s in lows.ok() if s[SENT] >= service and s[SENT] + s[2] <= sizes.starve_s]
         result[label] = {
+            "service": taken,
             "max_wait": max(waits) if waits else float("nan"),
             "served_during": len(during),
             "sent": len(lows.samples),
         }
         log.say(
-            f"   low max wait {result[label]['max_wait']:.2f} s; {len(during)} of "
+            f"   low max wait {result[label]['max_wait']:.2f} s (service {taken * MS:.1f} ms); "
+            f"{len(during)} of "
             f"{len(lows.samples)} low requests served while the high load ran"
         )
-    # Up two bands, then behind at most the high requests already queued, then served.
-    queued_ahead = (high_clients - capacity) * service / capacity
-    result["bound"] = 2 * aging_s + queued_ahead + service
+    # Up two bands, then behind at most the high requests already queued, then the
+    # remaining time of a running one: in service times measured with aging on.
+    taken = result.get("aging", {}).get("service", service)
+    queued_ahead = (high_clients - capacity) * taken / capacity
+    result["bound"] = 2 * aging_s + queued_ahead + taken
     return result
 
 

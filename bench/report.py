@@ -183,8 +183,10 @@ def rows(r: dict[str, Any]) -> list[Row]:
             for k, v in s7.items()
             if k in COLUMNS
         }
+        # No growth once drained: CPython keeps the memory it grew to for reuse, so the
+        # measure is the peak while queued, not the idle figure (bench/README.md).
         ok = all(
-            s7[k]["after"] <= s7[k]["idle"] * 1.10 + 5 for k in ("memory", "rabbitmq") if k in s7
+            s7[k]["after"] <= s7[k]["queued"] * 1.02 + 2 for k in ("memory", "rabbitmq") if k in s7
         )
         out.append(
             (
