@@ -21,6 +21,7 @@ from pydantic import BaseModel
 
 from seadragon.api.deps import get_caller
 from seadragon.auth.caller import Caller
+from seadragon.db.request_log import CURRENT_SCOPE
 
 Endpoint = Callable[[Request, Caller], Awaitable[Response]]
 
@@ -37,13 +38,27 @@ class _Described:
 _DESCRIBED: list[_Described] = []
 
 
+@dataclass(frozen=True)
+class _Matched:
+    """What the request log reads of a matched route: its path."""
+
+    path: str
+
+
 def inference(
     router: APIRouter, path: str, body: type[BaseModel], in_schema: bool = True
 ) -> Callable[[Endpoint], Endpoint]:
     """Serve ``POST path`` by ``endpoint(request, caller)``; ``body`` is what it parses."""
 
     def register(endpoint: Endpoint) -> Endpoint:
+        matched = _Matched(path)
+
         async def serve(request: Request) -> Response:
+            # The request log, metrics and log lines name the route from the scope the
+            # middlewares saw, which an included router's copy does not update.
+            outer = CURRENT_SCOPE.get()
+            if outer is not None:
+                outer["route"] = matched
             return await endpoint(request, await get_caller(request))
 
         router.add_route(
